@@ -1,0 +1,461 @@
+"""One function per workflow stage, each over a batch of utterances.
+
+The Snakemake scripts only unpack `snakemake.input/params/output` and call these. Every stage loads its
+models once per batch, handles each utterance on its own (one bad clip never stops the others), and
+writes a `status.tsv` that the next stage carries forward (see `facseq.tables`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from facseq import tables
+from facseq.media import MediaError, extract_audio, extract_frames, probe_clip, read_wav
+from facseq.tables import PENDING, failure_reason, read_status, read_tsv, write_status, write_tsv
+
+log = logging.getLogger("facseq")
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One utterance as a batch stage sees it."""
+
+    name: str  # dia{D}_utt{U}
+    speaker: str
+    clip: str
+
+
+def batch_items(params_batch: list[dict]) -> list[BatchItem]:
+    return [BatchItem(**item) for item in params_batch]
+
+
+def _pending(status: dict[str, tuple[str, str]], name: str) -> bool:
+    return status.get(name, (PENDING, ""))[0] == PENDING
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise MediaError(f"{path}: unreadable image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _write_rgb(path: Path, image: np.ndarray, quality: int = 95) -> None:
+    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+
+
+# --------------------------------------------------------------------------------------------- 1. media
+def extract_media(items: list[BatchItem], frames_dir: Path, audio_dir: Path, fps: float | None) -> dict:
+    """Frames (`frames_dir/{utt}/%06d.jpg`) and 16 kHz mono audio (`audio_dir/{utt}.wav`) per clip;
+    `audio_dir/media.tsv` records what each clip holds, `audio_dir/status.tsv` the status."""
+    frames_dir, audio_dir = Path(frames_dir), Path(audio_dir)
+    frames_dir.mkdir(parents=True, exist_ok=True)
+    audio_dir.mkdir(parents=True, exist_ok=True)
+    status, media_rows = {}, []
+    for item in items:
+        row = {"utterance": item.name, "clip": item.clip}
+        try:
+            info = probe_clip(item.clip)
+            rate = fps or info.fps
+            if not rate:
+                raise MediaError(f"{item.clip}: frame rate unknown")
+            n_frames = extract_frames(item.clip, frames_dir / item.name, fps)
+            if info.has_audio:
+                extract_audio(item.clip, audio_dir / f"{item.name}.wav")
+            row.update(width=info.width, height=info.height, source_fps=info.fps, fps=rate,
+                       duration_s=info.duration_s, has_audio=info.has_audio, n_frames=n_frames)
+            status[item.name] = (PENDING, "")
+        except MediaError as err:
+            status[item.name] = ("no_video", str(err))
+            shutil.rmtree(frames_dir / item.name, ignore_errors=True)
+        except Exception as err:  # noqa: BLE001 - recorded, never lost
+            log.exception("%s: media extraction failed", item.clip)
+            status[item.name] = ("failed", f"media: {failure_reason(err)}")
+        media_rows.append(row)
+    write_tsv(audio_dir / "media.tsv", media_rows,
+              ["utterance", "clip", "width", "height", "source_fps", "fps", "duration_s", "has_audio", "n_frames"])
+    write_status(audio_dir / "status.tsv", status)
+    return status
+
+
+def media_info(audio_dir: Path) -> dict[str, dict[str, str]]:
+    return {row["utterance"]: row for row in read_tsv(Path(audio_dir) / "media.tsv")}
+
+
+# --------------------------------------------------------------------------------------------- 2. faces
+DETECTION_COLUMNS = ["det", "frame", "time_s", "track", "x1", "y1", "x2", "y2", "probability", "landmarks", "crop"]
+
+
+def detect_faces(items: list[BatchItem], frames_dir: Path, audio_dir: Path, out_dir: Path, settings, track_settings: dict) -> dict:
+    """Per utterance: `detections.tsv` (every face, with its track = FaceID), `landmarks.npy`
+    (N,468,2 face-mesh points in clip pixels, NaN where the mesh failed) and `crops/{det}.jpg` (160x160)."""
+    from facseq.faces import FaceDetector, FaceMesh, crop_face
+    from facseq.track import link_tracks
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    status = read_status(Path(audio_dir) / "status.tsv")
+    media = media_info(audio_dir)
+    detector, mesh = FaceDetector(settings), FaceMesh(settings)
+    try:
+        for item in items:
+            if not _pending(status, item.name):
+                continue
+            try:
+                fps = float(media[item.name]["fps"])
+                paths = sorted((Path(frames_dir) / item.name).glob("*.jpg"))
+                frames = [_read_rgb(p) for p in paths]
+                found = detector.detect(frames)
+                frame_of, boxes, probs = [], [], []
+                for index, (frame_boxes, frame_probs) in enumerate(found):
+                    frame_of += [index] * len(frame_boxes)
+                    boxes += list(frame_boxes)
+                    probs += list(frame_probs)
+                frame_of = np.array(frame_of, dtype=np.int64)
+                boxes = np.array(boxes, dtype=np.float64).reshape(-1, 4)
+                tracks = link_tracks(frame_of, boxes, **track_settings)
+                utt_dir = out_dir / item.name
+                (utt_dir / "crops").mkdir(parents=True, exist_ok=True)
+                landmarks = np.full((len(boxes), 468, 2), np.nan, dtype=np.float32)
+                rows = []
+                for det, (frame, box) in enumerate(zip(frame_of, boxes)):
+                    image = frames[frame]
+                    if tracks[det] >= 0:  # faces in no track are never used: skip the mesh for them
+                        landmarks[det] = mesh.landmarks(image, box)
+                    crop_name = f"{det:05d}.jpg"
+                    _write_rgb(utt_dir / "crops" / crop_name, crop_face(image, box, margin=settings.crop_margin))
+                    rows.append({
+                        "det": det, "frame": int(frame), "time_s": round(frame / fps, 4), "track": int(tracks[det]),
+                        "x1": round(box[0], 1), "y1": round(box[1], 1), "x2": round(box[2], 1), "y2": round(box[3], 1),
+                        "probability": round(float(probs[det]), 4),
+                        "landmarks": bool(np.isfinite(landmarks[det]).all()), "crop": crop_name,
+                    })
+                write_tsv(utt_dir / "detections.tsv", rows, DETECTION_COLUMNS)
+                np.save(utt_dir / "landmarks.npy", landmarks)
+                if not (tracks >= 0).any():
+                    reason = "no face detected" if len(boxes) == 0 else f"{len(boxes)} face detection(s) but no stable track"
+                    status[item.name] = ("no_face", reason)
+            except Exception as err:  # noqa: BLE001
+                log.exception("%s: face detection failed", item.name)
+                status[item.name] = ("failed", f"faces: {failure_reason(err)}")
+    finally:
+        mesh.close()
+    write_status(out_dir / "status.tsv", status)
+    return status
+
+
+def load_detections(faces_dir: Path, name: str) -> list[dict]:
+    rows = read_tsv(Path(faces_dir) / name / "detections.tsv")
+    for row in rows:
+        for key in ("det", "frame", "track"):
+            row[key] = int(row[key])
+        for key in ("time_s", "x1", "y1", "x2", "y2", "probability"):
+            row[key] = float(row[key])
+    return rows
+
+
+# --------------------------------------------------------------------------------------------- 3. embeddings
+def embed_faces(items: list[BatchItem], faces_dir: Path, audio_dir: Path, out_dir: Path, backend: str, weights, device: str, crop_margin: int) -> dict:
+    """`out_dir/{utt}.npy`: (N, D) L2-normalised embedding of every tracked face (NaN rows for untracked)."""
+    from facseq.embed import make_embedder
+    from facseq.faces import CROP_SIZE, box_in_crop
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    status = read_status(Path(faces_dir) / "status.tsv")
+    media = media_info(audio_dir)
+    embedder = make_embedder(backend, weights, device)
+    for item in items:
+        if not _pending(status, item.name):
+            continue
+        try:
+            width, height = int(media[item.name]["width"]), int(media[item.name]["height"])
+            rows = load_detections(faces_dir, item.name)
+            used = [r for r in rows if r["track"] >= 0]
+            crops = [_read_rgb(Path(faces_dir) / item.name / "crops" / r["crop"]) for r in used]
+            boxes = [box_in_crop((r["x1"], r["y1"], r["x2"], r["y2"]), CROP_SIZE, crop_margin, width, height) for r in used]
+            vectors = embedder.embed(crops, boxes)
+            out = np.full((len(rows), vectors.shape[1] if len(vectors) else embedder.dim), np.nan, dtype=np.float32)
+            out[[r["det"] for r in used]] = vectors
+            np.save(out_dir / f"{item.name}.npy", out)
+        except Exception as err:  # noqa: BLE001
+            log.exception("%s: embedding failed", item.name)
+            status[item.name] = ("failed", f"embeddings: {failure_reason(err)}")
+    write_status(out_dir / "status.tsv", status)
+    return status
+
+
+def embed_library(library_dir: Path, out_path: Path, backend: str, weights, device: str, detector_settings) -> dict:
+    """Embed every library image once: `out_path` (npz: one array per role) + a TSV listing each image.
+
+    Library images may be whole photos or face crops: the largest MTCNN face is cropped like the clip
+    faces; an image where no face is found is taken as an already-cropped face."""
+    from facseq.embed import make_embedder
+    from facseq.faces import CROP_SIZE, FaceDetector, box_in_crop, crop_face
+
+    library_dir = Path(library_dir)
+    if not library_dir.is_dir():
+        raise FileNotFoundError(f"{library_dir}: face library folder not found")
+    embedder = make_embedder(backend, weights, device)
+    detector = FaceDetector(detector_settings)
+    roles, listing = {}, []
+    for role_dir in sorted(p for p in library_dir.iterdir() if p.is_dir()):
+        images = sorted(p for p in role_dir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        crops, boxes = [], []
+        for path in images:
+            image = _read_rgb(path)
+            (found, probs), = detector.detect([image])
+            if len(found):
+                box = found[int(np.argmax((found[:, 2] - found[:, 0]) * (found[:, 3] - found[:, 1])))]
+                crops.append(crop_face(image, box, margin=detector_settings.crop_margin))
+                boxes.append(box_in_crop(box, CROP_SIZE, detector_settings.crop_margin, image.shape[1], image.shape[0]))
+                how = "detected"
+            else:
+                crops.append(cv2.resize(image, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_AREA))
+                boxes.append((10.0, 10.0, CROP_SIZE - 10.0, CROP_SIZE - 10.0))
+                how = "whole image (no face detected)"
+            listing.append({"role": role_dir.name, "image": str(path), "face": how})
+        if crops:
+            roles[role_dir.name] = embedder.embed(crops, boxes)
+    if not roles:
+        raise ValueError(f"{library_dir}: no role folder with .jpg/.png images")
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out_path, **roles)
+    write_tsv(out_path.with_suffix(".tsv"), listing, ["role", "image", "face"])
+    return roles
+
+
+def load_library(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as data:
+        return {role: data[role] for role in data.files}
+
+
+# --------------------------------------------------------------------------------------------- 4. evidence
+TRACK_EVIDENCE_COLUMNS = [
+    "track", "n_frames", "first_time_s", "last_time_s", "open_close_count", "open_fraction", "movement",
+    "av_correlation", "av_lag_frames", "vote_open_close", "vote_movement", "vote_av", "votes", "n_rules",
+    "speaking_score", "possible_speaker", "note",
+]
+FRAME_EVIDENCE_COLUMNS = ["track", "frame", "time_s", "mouth_gap", "mouth_width", "movement", "audio_db"]
+
+
+def speaker_evidence(items: list[BatchItem], faces_dir: Path, audio_dir: Path, out_dir: Path, rule_settings, envelope_window_s: float) -> dict:
+    """Per utterance: `{utt}.tsv` (one row per track: every rule's score and vote, possible speaker or
+    not) and `{utt}_frames.tsv` (the per-frame series behind them)."""
+    from facseq.rules import audio_envelope, mouth_series, track_rule_scores, vote_possible_speakers
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    status = read_status(Path(faces_dir) / "status.tsv")
+    media = media_info(audio_dir)
+    for item in items:
+        if not _pending(status, item.name):
+            continue
+        try:
+            info = media[item.name]
+            fps, n_frames = float(info["fps"]), int(info["n_frames"])
+            rows = load_detections(faces_dir, item.name)
+            landmarks = np.load(Path(faces_dir) / item.name / "landmarks.npy")
+            wav = Path(audio_dir) / f"{item.name}.wav"
+            envelope = None
+            if wav.is_file():
+                samples, rate = read_wav(wav)
+                if len(samples):
+                    envelope = audio_envelope(samples, rate, np.arange(n_frames) / fps, envelope_window_s)
+            frames = np.array([r["frame"] for r in rows], dtype=np.int64)
+            track_of = np.array([r["track"] for r in rows], dtype=np.int64)
+            evidence, frame_rows = [], []
+            for track in sorted(set(track_of.tolist()) - {-1}):
+                members = track_of == track
+                series = mouth_series(frames[members], landmarks[members])
+                result = track_rule_scores(track, series, fps, rule_settings, envelope)
+                times = frames[members] / fps
+                result.extra = {"first_time_s": float(times.min()), "last_time_s": float(times.max())}
+                evidence.append(result)
+                moves = np.full(len(series.frames), np.nan)  # movement into each frame from the one before
+                if len(series.frames) > 1:
+                    moves[1:] = mouth_movement_all(series)
+                for k, frame in enumerate(series.frames):
+                    frame_rows.append({
+                        "track": track, "frame": int(frame), "time_s": round(frame / fps, 4),
+                        "mouth_gap": float(series.gap[k]), "mouth_width": float(series.width[k]),
+                        "movement": float(moves[k]),
+                        "audio_db": float(envelope[min(int(frame), len(envelope) - 1)]) if envelope is not None else float("nan"),
+                    })
+            vote_possible_speakers(evidence, rule_settings)
+            note = "" if envelope is not None else "no audio: lip/audio rule not used"
+            write_tsv(out_dir / f"{item.name}.tsv", [e.row() for e in evidence], TRACK_EVIDENCE_COLUMNS)
+            write_tsv(out_dir / f"{item.name}_frames.tsv", frame_rows, FRAME_EVIDENCE_COLUMNS)
+            if note:
+                log.info("%s: %s", item.name, note)
+        except Exception as err:  # noqa: BLE001
+            log.exception("%s: speaker evidence failed", item.name)
+            status[item.name] = ("failed", f"evidence: {failure_reason(err)}")
+    write_status(out_dir / "status.tsv", status)
+    return status
+
+
+def mouth_movement_all(series) -> np.ndarray:
+    """Movement for every consecutive pair of the series (NaN where frames are not adjacent)."""
+    from facseq.rules import mouth_movement
+
+    values = np.full(len(series.frames) - 1, np.nan)
+    values[np.diff(series.frames) == 1] = mouth_movement(series)
+    return values
+
+
+# --------------------------------------------------------------------------------------------- 5. selection
+DECISION_COLUMNS = [
+    "utterance", "speaker", "in_library", "status", "reason", "n_tracks", "n_possible_speakers", "candidates",
+    "n_clusters", "chosen_cluster", "similarity", "n_faces", "has_audio", "clip",
+]
+FACE_COLUMNS = ["crop", "frame", "time_s", "x1", "y1", "x2", "y2", "track", "cluster", "similarity", "probability", "source_crop"]
+CLUSTER_COLUMNS = ["cluster", "n_faces", "isolated", "eligible", "speaker_similarity", "best_role", "best_role_similarity", "tracks", "chosen"]
+
+
+def select_speaker(
+    items: list[BatchItem],
+    faces_dir: Path,
+    audio_dir: Path,
+    embeddings_dir: Path,
+    evidence_dir: Path,
+    library_path: Path,
+    out_dir: Path,
+    facseq_dir: Path,
+    cluster_settings,
+    match_settings,
+) -> list[dict]:
+    """Cluster the possible speakers' faces, match them with the library, and write the chosen sequence:
+    `facseq_dir/{utt}/NNNNNN.jpg` + `faces.tsv` (the contract's output, rewritten whole on every run),
+    `out_dir/{utt}_clusters.tsv` (every cluster with its similarities) and `out_dir/decisions.tsv`."""
+    out_dir, facseq_dir = Path(out_dir), Path(facseq_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    status = read_status(Path(evidence_dir) / "status.tsv")
+    media = media_info(audio_dir)
+    library = load_library(library_path)
+    decisions = []
+    for item in items:
+        utt_out = facseq_dir / item.name
+        shutil.rmtree(utt_out, ignore_errors=True)  # a rerun never mixes old and new crops
+        utt_out.mkdir(parents=True, exist_ok=True)
+        in_library = item.speaker in library
+        has_audio = media.get(item.name, {}).get("has_audio", "")
+        decision = {"utterance": item.name, "speaker": item.speaker, "in_library": in_library,
+                    "clip": item.clip, "has_audio": has_audio, "n_faces": 0}
+        face_rows: list[dict] = []
+        state, reason = status.get(item.name, ("failed", "missing from the previous stage"))
+        if state == PENDING:
+            try:
+                face_rows, extra = _select_one(item, faces_dir, embeddings_dir, evidence_dir, library, in_library,
+                                               out_dir, utt_out, cluster_settings, match_settings)
+                decision.update(extra)
+                state, reason = extra["status"], extra["reason"]
+            except Exception as err:  # noqa: BLE001
+                log.exception("%s: speaker selection failed", item.name)
+                state, reason = "failed", f"selection: {failure_reason(err)}"
+                face_rows = []
+                shutil.rmtree(utt_out, ignore_errors=True)
+                utt_out.mkdir(parents=True, exist_ok=True)
+        decision.update(status=state, reason=reason, n_faces=len(face_rows))
+        write_tsv(utt_out / "faces.tsv", face_rows, FACE_COLUMNS)
+        decisions.append(decision)
+    write_tsv(out_dir / "decisions.tsv", decisions, DECISION_COLUMNS)
+    return decisions
+
+
+def _select_one(item, faces_dir, embeddings_dir, evidence_dir, library, in_library, out_dir, utt_out,
+                cluster_settings, match_settings):
+    from facseq.cluster import cluster_faces
+    from facseq.match import choose_cluster, one_face_per_frame, score_clusters
+
+    rows = load_detections(faces_dir, item.name)
+    vectors = np.load(Path(embeddings_dir) / f"{item.name}.npy")
+    evidence = read_tsv(Path(evidence_dir) / f"{item.name}.tsv")
+    possible = {int(e["track"]) for e in evidence if e["possible_speaker"] == "yes"}
+    tracked = [r for r in rows if r["track"] >= 0 and np.isfinite(vectors[r["det"]]).all()]
+    candidates = [r for r in tracked if r["track"] in possible]
+    how = "possible speakers"
+    if not candidates:  # nobody passed the speaking rules: let the library decide among all tracked faces
+        candidates, how = tracked, "all tracks (no track passed the speaking rules)"
+    extra = {"n_tracks": len(evidence), "n_possible_speakers": len(possible), "candidates": how}
+    emb = vectors[[r["det"] for r in candidates]]
+    clustering = cluster_faces(emb, cluster_settings)
+    clusters, face_sim = score_clusters(emb, clustering.labels, clustering.isolated, library, item.speaker, match_settings)
+    decision = choose_cluster(clusters, item.speaker, in_library, match_settings)
+    extra.update(n_clusters=clustering.n_clusters, chosen_cluster=decision.chosen_cluster,
+                 similarity=decision.similarity, status=decision.status, reason=decision.reason)
+    cluster_rows = []
+    for c in clusters:
+        members = clustering.labels == c.cluster
+        cluster_rows.append({
+            "cluster": c.cluster, "n_faces": c.n_faces, "isolated": c.isolated, "eligible": c.eligible,
+            "speaker_similarity": c.speaker_similarity, "best_role": c.best_role,
+            "best_role_similarity": c.best_role_similarity,
+            "tracks": " ".join(str(t) for t in sorted({candidates[i]["track"] for i in np.flatnonzero(members)})),
+            "chosen": c.cluster == decision.chosen_cluster,
+        })
+    write_tsv(out_dir / f"{item.name}_clusters.tsv", cluster_rows, CLUSTER_COLUMNS)
+    # Which cluster each candidate face fell in: the contact sheet draws from this.
+    write_tsv(out_dir / f"{item.name}_faces.tsv",
+              [{"det": r["det"], "track": r["track"], "cluster": int(clustering.labels[i]), "similarity": float(face_sim[i])}
+               for i, r in enumerate(candidates)], ["det", "track", "cluster", "similarity"])
+    face_rows = []
+    if decision.chosen_cluster is not None:
+        members = np.flatnonzero(clustering.labels == decision.chosen_cluster)
+        # One face per frame; for a leading role the one most like the role, else the surest detection.
+        score = face_sim[members] if in_library else np.array([candidates[i]["probability"] for i in members])
+        keep = members[one_face_per_frame(np.array([candidates[i]["frame"] for i in members]), score)]
+        for n, i in enumerate(keep):
+            r = candidates[i]
+            crop = f"{n:06d}.jpg"
+            shutil.copyfile(Path(faces_dir) / item.name / "crops" / r["crop"], utt_out / crop)
+            face_rows.append({"crop": crop, "frame": r["frame"], "time_s": r["time_s"], "x1": r["x1"], "y1": r["y1"],
+                              "x2": r["x2"], "y2": r["y2"], "track": r["track"], "cluster": decision.chosen_cluster,
+                              "similarity": round(float(face_sim[i]), 4), "probability": r["probability"],
+                              "source_crop": r["crop"]})
+    return face_rows, extra
+
+
+# --------------------------------------------------------------------------------------------- 6. outputs
+def collect_split(utterances, decision_tables: list[Path], facseq_dir: Path, out_json: Path, out_profile: Path, out_decisions: Path) -> list[dict]:
+    """FacialMMT's two JSON files and the split's `decisions` table, in CSV order. Every utterance of
+    the CSV gets a key; an utterance missing from every batch table is recorded as failed."""
+    from facseq.meld import utterance_profile
+
+    by_name = {}
+    for path in decision_tables:
+        for row in read_tsv(path):
+            by_name[row["utterance"]] = row
+    facseq_dir = Path(facseq_dir).resolve()
+    sequences, decisions = {}, []
+    for utt in utterances:
+        row = by_name.get(utt.name) or {"utterance": utt.name, "speaker": utt.speaker, "status": "failed",
+                                        "reason": "no batch produced a decision for this utterance"}
+        faces_tsv = facseq_dir / utt.name / "faces.tsv"
+        crops = [r["crop"] for r in read_tsv(faces_tsv)] if faces_tsv.is_file() else []
+        sequences[utt.name] = [str(facseq_dir / utt.name / c) for c in crops]
+        decisions.append(row)
+    for path, payload in ((out_json, sequences), (out_profile, utterance_profile(utterances))):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_tsv(out_decisions, decisions, DECISION_COLUMNS)
+    return decisions
+
+
+def decision_summary(decisions: list[dict]) -> dict:
+    """Counts per status and per speaker x status (for the report)."""
+    per_status: dict[str, int] = {}
+    per_speaker: dict[str, dict[str, int]] = {}
+    for row in decisions:
+        per_status[row["status"]] = per_status.get(row["status"], 0) + 1
+        speaker = per_speaker.setdefault(row.get("speaker", ""), {})
+        speaker[row["status"]] = speaker.get(row["status"], 0) + 1
+    return {"per_status": per_status, "per_speaker": per_speaker}
