@@ -14,8 +14,9 @@ import numpy as np
 
 @dataclass(frozen=True)
 class ClusterSettings:
-    k: int = 10
-    min_similarity: float = 0.9
+    k: int = 30
+    min_similarity: float = 0.92
+    merge: bool = True  # merge modules whose average cross-similarity is still >= min_similarity
     seed: int = 1
     trials: int = 5
 
@@ -25,6 +26,7 @@ class Clustering:
     labels: np.ndarray  # (N,) cluster id per face, 0.. ordered by cluster size (largest first)
     isolated: np.ndarray  # (N,) bool: the face had no edge above the minimum similarity
     n_edges: int
+    n_modules: int  # InfoMap modules + isolated faces, before merging
 
     @property
     def n_clusters(self) -> int:
@@ -58,7 +60,7 @@ def cluster_faces(embeddings: np.ndarray, settings: ClusterSettings) -> Clusteri
 
     n = len(embeddings)
     if n == 0:
-        return Clustering(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool), 0)
+        return Clustering(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool), 0, 0)
     edges = knn_edges(embeddings, settings.k, settings.min_similarity)
     raw = np.full(n, -1, dtype=np.int64)
     if edges:
@@ -74,9 +76,37 @@ def cluster_faces(embeddings: np.ndarray, settings: ClusterSettings) -> Clusteri
     for i in np.flatnonzero(isolated):
         raw[i] = next_id
         next_id += 1
-    # Renumber by size (largest first), ties by first face, so labels are stable and readable.
+    n_modules = len(np.unique(raw))
+    if settings.merge:
+        raw = merge_similar_clusters(embeddings, raw, settings.min_similarity)
+    return Clustering(renumber_by_size(raw), isolated, len(edges), n_modules)
+
+
+def renumber_by_size(raw: np.ndarray) -> np.ndarray:
+    """Labels 0.. by cluster size (largest first), ties by first face: stable and readable."""
     ids, first, counts = np.unique(raw, return_index=True, return_counts=True)
     order = sorted(range(len(ids)), key=lambda c: (-counts[c], first[c]))
     renumber = {ids[c]: new for new, c in enumerate(order)}
-    labels = np.array([renumber[r] for r in raw], dtype=np.int64)
-    return Clustering(labels, isolated, len(edges))
+    return np.array([renumber[r] for r in raw], dtype=np.int64)
+
+
+def merge_similar_clusters(embeddings: np.ndarray, labels: np.ndarray, min_similarity: float) -> np.ndarray:
+    """Average-linkage merging of clusters while the most similar pair is >= min_similarity.
+
+    InfoMap on a kNN graph can split one person's many near-duplicate frames into several modules (the
+    graph becomes a chain over time); those modules remain far more similar to each other than to anyone
+    else, so merging them at the identity threshold recovers one cluster per person."""
+    x = np.asarray(embeddings, dtype=np.float64)
+    labels = np.asarray(labels).copy()
+    while True:
+        ids = np.unique(labels)
+        if len(ids) < 2:
+            return labels
+        sums = np.stack([x[labels == c].sum(axis=0) for c in ids])
+        sizes = np.array([(labels == c).sum() for c in ids], dtype=np.float64)
+        mean_sim = (sums @ sums.T) / np.outer(sizes, sizes)  # mean pairwise cosine between clusters
+        np.fill_diagonal(mean_sim, -np.inf)
+        a, b = np.unravel_index(np.argmax(mean_sim), mean_sim.shape)
+        if mean_sim[a, b] < min_similarity:
+            return labels
+        labels[labels == ids[b]] = ids[a]

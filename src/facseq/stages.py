@@ -90,14 +90,14 @@ def media_info(audio_dir: Path) -> dict[str, dict[str, str]]:
 
 
 # --------------------------------------------------------------------------------------------- 2. faces
-DETECTION_COLUMNS = ["det", "frame", "time_s", "track", "x1", "y1", "x2", "y2", "probability", "landmarks", "crop"]
+DETECTION_COLUMNS = ["det", "frame", "time_s", "shot", "track", "x1", "y1", "x2", "y2", "probability", "landmarks", "crop"]
 
 
 def detect_faces(items: list[BatchItem], frames_dir: Path, audio_dir: Path, out_dir: Path, settings, track_settings: dict) -> dict:
     """Per utterance: `detections.tsv` (every face, with its track = FaceID), `landmarks.npy`
     (N,468,2 face-mesh points in clip pixels, NaN where the mesh failed) and `crops/{det}.jpg` (160x160)."""
     from facseq.faces import FaceDetector, FaceMesh, crop_face
-    from facseq.track import link_tracks
+    from facseq.track import link_tracks, shot_starts
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -120,7 +120,10 @@ def detect_faces(items: list[BatchItem], frames_dir: Path, audio_dir: Path, out_
                     probs += list(frame_probs)
                 frame_of = np.array(frame_of, dtype=np.int64)
                 boxes = np.array(boxes, dtype=np.float64).reshape(-1, 4)
-                tracks = link_tracks(frame_of, boxes, **track_settings)
+                cuts = shot_starts(frames, track_settings.get("shot_cut", 0.35))
+                link = {k: v for k, v in track_settings.items() if k in ("min_iou", "max_gap", "min_length")}
+                tracks = link_tracks(frame_of, boxes, shot_starts=cuts, **link)
+                shot_of = np.searchsorted(np.array(sorted(cuts), dtype=np.int64), frame_of, side="right")
                 utt_dir = out_dir / item.name
                 (utt_dir / "crops").mkdir(parents=True, exist_ok=True)
                 landmarks = np.full((len(boxes), 468, 2), np.nan, dtype=np.float32)
@@ -132,7 +135,8 @@ def detect_faces(items: list[BatchItem], frames_dir: Path, audio_dir: Path, out_
                     crop_name = f"{det:05d}.jpg"
                     _write_rgb(utt_dir / "crops" / crop_name, crop_face(image, box, margin=settings.crop_margin))
                     rows.append({
-                        "det": det, "frame": int(frame), "time_s": round(frame / fps, 4), "track": int(tracks[det]),
+                        "det": det, "frame": int(frame), "time_s": round(frame / fps, 4), "shot": int(shot_of[det]),
+                        "track": int(tracks[det]),
                         "x1": round(box[0], 1), "y1": round(box[1], 1), "x2": round(box[2], 1), "y2": round(box[3], 1),
                         "probability": round(float(probs[det]), 4),
                         "landmarks": bool(np.isfinite(landmarks[det]).all()), "crop": crop_name,
@@ -154,7 +158,7 @@ def detect_faces(items: list[BatchItem], frames_dir: Path, audio_dir: Path, out_
 def load_detections(faces_dir: Path, name: str) -> list[dict]:
     rows = read_tsv(Path(faces_dir) / name / "detections.tsv")
     for row in rows:
-        for key in ("det", "frame", "track"):
+        for key in ("det", "frame", "shot", "track"):
             row[key] = int(row[key])
         for key in ("time_s", "x1", "y1", "x2", "y2", "probability"):
             row[key] = float(row[key])
@@ -162,8 +166,22 @@ def load_detections(faces_dir: Path, name: str) -> list[dict]:
 
 
 # --------------------------------------------------------------------------------------------- 3. embeddings
-def embed_faces(items: list[BatchItem], faces_dir: Path, audio_dir: Path, out_dir: Path, backend: str, weights, device: str, crop_margin: int) -> dict:
-    """`out_dir/{utt}.npy`: (N, D) L2-normalised embedding of every tracked face (NaN rows for untracked)."""
+def sample_per_track(rows: list[dict], max_per_track: int) -> list[dict]:
+    """At most `max_per_track` faces of each track, evenly spaced in time (all when 0)."""
+    chosen = []
+    for track in sorted({r["track"] for r in rows if r["track"] >= 0}):
+        members = sorted((r for r in rows if r["track"] == track), key=lambda r: r["frame"])
+        if max_per_track and len(members) > max_per_track:
+            members = [members[int(round(i))] for i in np.linspace(0, len(members) - 1, max_per_track)]
+        chosen += members
+    return chosen
+
+
+def embed_faces(items: list[BatchItem], faces_dir: Path, audio_dir: Path, out_dir: Path, backend: str, weights,
+                device: str, crop_margin: int, max_per_track: int = 0) -> dict:
+    """`out_dir/{utt}.npy`: (N, D) L2-normalised embeddings; rows of faces not embedded (untracked, or
+    beyond `max_per_track` evenly spaced faces of their track) are NaN. A track is one person within
+    a shot, so a sample of its faces identifies it; the embedder is the slowest per-face step."""
     from facseq.embed import make_embedder
     from facseq.faces import CROP_SIZE, box_in_crop
 
@@ -178,7 +196,7 @@ def embed_faces(items: list[BatchItem], faces_dir: Path, audio_dir: Path, out_di
         try:
             width, height = int(media[item.name]["width"]), int(media[item.name]["height"])
             rows = load_detections(faces_dir, item.name)
-            used = [r for r in rows if r["track"] >= 0]
+            used = sample_per_track(rows, max_per_track)
             crops = [_read_rgb(Path(faces_dir) / item.name / "crops" / r["crop"]) for r in used]
             boxes = [box_in_crop((r["x1"], r["y1"], r["x2"], r["y2"]), CROP_SIZE, crop_margin, width, height) for r in used]
             vectors = embedder.embed(crops, boxes)
@@ -380,36 +398,38 @@ def _select_one(item, faces_dir, embeddings_dir, evidence_dir, library, in_libra
     vectors = np.load(Path(embeddings_dir) / f"{item.name}.npy")
     evidence = read_tsv(Path(evidence_dir) / f"{item.name}.tsv")
     possible = {int(e["track"]) for e in evidence if e["possible_speaker"] == "yes"}
-    tracked = [r for r in rows if r["track"] >= 0 and np.isfinite(vectors[r["det"]]).all()]
+    tracked = [r for r in rows if r["track"] >= 0]
     candidates = [r for r in tracked if r["track"] in possible]
     how = "possible speakers"
     if not candidates:  # nobody passed the speaking rules: let the library decide among all tracked faces
         candidates, how = tracked, "all tracks (no track passed the speaking rules)"
     extra = {"n_tracks": len(evidence), "n_possible_speakers": len(possible), "candidates": how}
-    emb = vectors[[r["det"] for r in candidates]]
+    embedded = [i for i, r in enumerate(candidates) if np.isfinite(vectors[r["det"]]).all()]
+    emb = vectors[[candidates[i]["det"] for i in embedded]]
     clustering = cluster_faces(emb, cluster_settings)
-    clusters, face_sim = score_clusters(emb, clustering.labels, clustering.isolated, library, item.speaker, match_settings)
+    clusters, emb_sim = score_clusters(emb, clustering.labels, clustering.isolated, library, item.speaker, match_settings)
     decision = choose_cluster(clusters, item.speaker, in_library, match_settings)
+    # Faces that were not embedded take their track's majority cluster and median similarity.
+    labels, face_sim = spread_over_tracks([r["track"] for r in candidates], embedded, clustering.labels, emb_sim)
     extra.update(n_clusters=clustering.n_clusters, chosen_cluster=decision.chosen_cluster,
                  similarity=decision.similarity, status=decision.status, reason=decision.reason)
     cluster_rows = []
     for c in clusters:
-        members = clustering.labels == c.cluster
         cluster_rows.append({
             "cluster": c.cluster, "n_faces": c.n_faces, "isolated": c.isolated, "eligible": c.eligible,
             "speaker_similarity": c.speaker_similarity, "best_role": c.best_role,
             "best_role_similarity": c.best_role_similarity,
-            "tracks": " ".join(str(t) for t in sorted({candidates[i]["track"] for i in np.flatnonzero(members)})),
+            "tracks": " ".join(str(t) for t in sorted({candidates[i]["track"] for i in np.flatnonzero(labels == c.cluster)})),
             "chosen": c.cluster == decision.chosen_cluster,
         })
     write_tsv(out_dir / f"{item.name}_clusters.tsv", cluster_rows, CLUSTER_COLUMNS)
     # Which cluster each candidate face fell in: the contact sheet draws from this.
     write_tsv(out_dir / f"{item.name}_faces.tsv",
-              [{"det": r["det"], "track": r["track"], "cluster": int(clustering.labels[i]), "similarity": float(face_sim[i])}
+              [{"det": r["det"], "track": r["track"], "cluster": int(labels[i]), "similarity": float(face_sim[i])}
                for i, r in enumerate(candidates)], ["det", "track", "cluster", "similarity"])
     face_rows = []
     if decision.chosen_cluster is not None:
-        members = np.flatnonzero(clustering.labels == decision.chosen_cluster)
+        members = np.flatnonzero(labels == decision.chosen_cluster)
         # One face per frame; for a leading role the one most like the role, else the surest detection.
         score = face_sim[members] if in_library else np.array([candidates[i]["probability"] for i in members])
         keep = members[one_face_per_frame(np.array([candidates[i]["frame"] for i in members]), score)]
@@ -422,6 +442,25 @@ def _select_one(item, faces_dir, embeddings_dir, evidence_dir, library, in_libra
                               "similarity": round(float(face_sim[i]), 4), "probability": r["probability"],
                               "source_crop": r["crop"]})
     return face_rows, extra
+
+
+def spread_over_tracks(tracks: list[int], embedded: list[int], labels: np.ndarray, sims: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster label and similarity for every face: its own when embedded, else its track's majority
+    label and median similarity (-1 / NaN for a track with no embedded face)."""
+    tracks = np.asarray(tracks)
+    out_labels = np.full(len(tracks), -1, dtype=np.int64)
+    out_sims = np.full(len(tracks), np.nan)
+    out_labels[embedded] = labels
+    out_sims[embedded] = sims
+    is_embedded = np.zeros(len(tracks), dtype=bool)
+    is_embedded[embedded] = True
+    for track in np.unique(tracks):
+        own = (tracks == track) & is_embedded
+        rest = (tracks == track) & ~is_embedded
+        if own.any() and rest.any():
+            out_labels[rest] = np.bincount(out_labels[own]).argmax()
+            out_sims[rest] = np.median(out_sims[own])
+    return out_labels, out_sims
 
 
 # --------------------------------------------------------------------------------------------- 6. outputs
@@ -459,3 +498,33 @@ def decision_summary(decisions: list[dict]) -> dict:
         speaker = per_speaker.setdefault(row.get("speaker", ""), {})
         speaker[row["status"]] = speaker.get(row["status"], 0) + 1
     return {"per_status": per_status, "per_speaker": per_speaker}
+
+
+def contact_sheets(items: list[BatchItem], faces_dir: Path, evidence_dir: Path, select_dir: Path, out_dir: Path) -> None:
+    """`out_dir/{utt}.png` for every utterance of the batch (a header-only sheet when it never got faces)."""
+    from facseq.contact_sheet import render_contact_sheet
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    decisions = {row["utterance"]: row for row in read_tsv(Path(select_dir) / "decisions.tsv")}
+    for item in items:
+        row = decisions.get(item.name, {})
+        lines = [
+            f"speaker {item.speaker!r} ({'leading role' if row.get('in_library') == 'yes' else 'passer-by'}): "
+            f"status {row.get('status', '?')}",
+            f"reason: {row.get('reason', '')}",
+            f"tracks {row.get('n_tracks') or 0}, possible speakers {row.get('n_possible_speakers') or 0} "
+            f"(clustered: {row.get('candidates') or '-'}), clusters {row.get('n_clusters') or 0}, "
+            f"returned faces {row.get('n_faces') or 0}",
+        ]
+        clusters_tsv = Path(select_dir) / f"{item.name}_clusters.tsv"
+        clusters, faces, evidence = [], {}, []
+        if clusters_tsv.is_file():
+            clusters = read_tsv(clusters_tsv)
+            crops = {r["det"]: r["crop"] for r in read_tsv(Path(faces_dir) / item.name / "detections.tsv")}
+            for face in read_tsv(Path(select_dir) / f"{item.name}_faces.tsv"):
+                path = Path(faces_dir) / item.name / "crops" / crops[face["det"]]
+                faces.setdefault(int(face["cluster"]), []).append(path)
+        if (Path(evidence_dir) / f"{item.name}.tsv").is_file():
+            evidence = read_tsv(Path(evidence_dir) / f"{item.name}.tsv")
+        render_contact_sheet(f"{item.name}  ({item.clip})", lines, clusters, faces, evidence, out_dir / f"{item.name}.png")

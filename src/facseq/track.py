@@ -26,21 +26,29 @@ def link_tracks(
     min_iou: float = 0.3,
     max_gap: int = 5,
     min_length: int = 3,
+    shot_starts: set[int] | frozenset[int] = frozenset(),
 ) -> np.ndarray:
     """Assign a track id to every detection; -1 for detections in tracks shorter than `min_length`.
 
     frames: (N,) frame index of each detection; boxes: (N,4). A detection joins the live track whose last
     box overlaps it most (IoU >= min_iou, greedy, best pairs first); a track dies after `max_gap` frames
-    without a detection. Track ids are renumbered 0.. in order of first appearance.
+    without a detection or at a shot cut (`shot_starts`: first frames of new shots), since a face in the
+    same place after a cut is often someone else. Track ids are renumbered 0.. in order of first appearance.
     """
     frames = np.asarray(frames, dtype=np.int64)
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     track_of = np.full(len(frames), -1, dtype=np.int64)
     last_box: list[np.ndarray] = []
     last_frame: list[int] = []
+    cuts = np.array(sorted(shot_starts), dtype=np.int64)
     for frame in np.unique(frames):
         here = np.flatnonzero(frames == frame)
-        live = [t for t in range(len(last_box)) if frame - last_frame[t] <= max_gap]
+        shot = np.searchsorted(cuts, frame, side="right")  # shot index of this frame
+        live = [
+            t
+            for t in range(len(last_box))
+            if frame - last_frame[t] <= max_gap and np.searchsorted(cuts, last_frame[t], side="right") == shot
+        ]
         if live:
             overlap = box_iou(boxes[here], np.stack([last_box[t] for t in live]))
             pairs = sorted(
@@ -74,3 +82,19 @@ def link_tracks(
         if t in keep:
             out[det] = renumber.setdefault(t, len(renumber))
     return out
+
+
+def shot_starts(frames: list[np.ndarray], threshold: float = 0.35) -> set[int]:
+    """Frames that begin a new shot: the grey-level histogram changes by more than `threshold` (half the
+    L1 distance of normalised 32-bin histograms, 0..1) from the previous frame."""
+    import cv2
+
+    starts, previous = set(), None
+    for index, frame in enumerate(frames):
+        small = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (64, 36), interpolation=cv2.INTER_AREA)
+        hist = np.bincount((small // 8).ravel(), minlength=32).astype(np.float64)
+        hist /= hist.sum()
+        if previous is not None and 0.5 * np.abs(hist - previous).sum() > threshold:
+            starts.add(index)
+        previous = hist
+    return starts

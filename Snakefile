@@ -1,0 +1,23 @@
+# Stage One of FacialMMT: the real speaker's face sequence for every MELD utterance.
+# Run from the repository root: `snakemake --cores N` (see README.md).
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/media.smk"
+include: "workflow/rules/faces.smk"
+include: "workflow/rules/embeddings.smk"
+include: "workflow/rules/evidence.smk"
+include: "workflow/rules/select.smk"
+include: "workflow/rules/collect.smk"
+
+
+report: "workflow/report/workflow.rst"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

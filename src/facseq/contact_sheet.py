@@ -1,0 +1,82 @@
+"""Contact sheet PNG per utterance: each face cluster's faces with its similarities, the chosen one
+framed in green, and the speaker evidence of every track, so a person can see why a decision was made."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+THUMB = 72
+PER_ROW = 10
+PAD = 6
+LINE = 14
+WIDTH = PAD * 2 + 190 + PER_ROW * (THUMB + 2)
+
+
+def _font():
+    return ImageFont.load_default()
+
+
+def _evenly(items: list, n: int) -> list:
+    if len(items) <= n:
+        return items
+    return [items[int(round(i))] for i in np.linspace(0, len(items) - 1, n)]
+
+
+def render_contact_sheet(
+    title: str,
+    decision_lines: list[str],
+    clusters: list[dict],
+    cluster_faces: dict[int, list[Path]],
+    evidence: list[dict],
+    out_path: Path,
+) -> None:
+    """clusters: rows of `{utt}_clusters.tsv`; cluster_faces: crop paths per cluster in time order;
+    evidence: rows of the per-track speaker-evidence table."""
+    font = _font()
+    header = [title] + decision_lines
+    evidence_lines = ["track  frames  open-close  movement  lip/audio r  votes  possible speaker"] + [
+        f"{e['track']:>5}  {e['n_frames']:>6}  {e['open_close_count'] or '-':>10}  {e['movement'] or '-':>8.8}  "
+        f"{e['av_correlation'] or '-':>11.11}  {e['votes'] or '-':>2}/{e['n_rules'] or '-':<2}  {e['possible_speaker']} {e['note']}"
+        for e in evidence
+    ]
+    rows_height = max(len(clusters), 1) * (THUMB + 2 * PAD)
+    height = PAD * 2 + LINE * (len(header) + len(evidence_lines) + 1) + rows_height
+    sheet = Image.new("RGB", (WIDTH, height), (250, 250, 250))
+    draw = ImageDraw.Draw(sheet)
+    y = PAD
+    for line in header:
+        draw.text((PAD, y), line[:160], fill=(0, 0, 0), font=font)
+        y += LINE
+    y += LINE // 2
+    if not clusters:
+        draw.text((PAD, y + THUMB // 2), "no face cluster", fill=(120, 0, 0), font=font)
+    for row in clusters:
+        cluster = int(row["cluster"])
+        chosen = row.get("chosen") == "yes"
+        colour = (0, 150, 0) if chosen else (90, 90, 90)
+        top = y
+        label = [
+            f"cluster {cluster}{'  CHOSEN' if chosen else ''}",
+            f"{row['n_faces']} faces, tracks {row.get('tracks', '')}",
+            f"speaker sim {row.get('speaker_similarity') or '-'}",
+            f"best role {row.get('best_role') or '-'} {row.get('best_role_similarity') or ''}",
+        ] + (["isolated"] if row.get("isolated") == "yes" else []) + ([] if row.get("eligible") != "no" else ["too small"])
+        for k, text in enumerate(label):
+            draw.text((PAD, top + k * LINE), text[:32], fill=colour, font=font)
+        x = PAD + 190
+        for path in _evenly(cluster_faces.get(cluster, []), PER_ROW):
+            with Image.open(path) as face:
+                sheet.paste(face.convert("RGB").resize((THUMB, THUMB)), (x, top))
+            x += THUMB + 2
+        if chosen:
+            draw.rectangle((PAD + 188, top - 2, x, top + THUMB + 1), outline=colour, width=2)
+        y += THUMB + 2 * PAD
+    y += PAD
+    for line in evidence_lines:
+        draw.text((PAD, y), line[:170], fill=(30, 30, 90), font=font)
+        y += LINE
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out_path)

@@ -1,0 +1,103 @@
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+# The workflow's logic lives in the `facseq` package (src/); make it importable here too.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from facseq import meld  # noqa: E402
+from facseq.match import DEFAULT_MIN_SIMILARITY  # noqa: E402
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+RESULTS = Path(config["results"])
+WORK = RESULTS / "work"
+LOGS = RESULTS / "logs"
+BENCH = RESULTS / "benchmarks"
+
+
+def load_batches():
+    """split -> batch id -> list of {name, speaker, clip}: read once, when the DAG is built."""
+    batches = {}
+    for split in config["splits"]:
+        try:
+            utterances = meld.read_utterances(config["annotations"], split)
+        except meld.AnnotationError as err:
+            raise WorkflowError(str(err)) from err
+        grouped = meld.make_batches(utterances, config["dialogues_per_batch"])
+        batches[split] = {
+            batch: [
+                {
+                    "name": u.name,
+                    "speaker": u.speaker,
+                    "clip": str(meld.clip_path(config["meld_root"], u).resolve()),
+                }
+                for u in members
+            ]
+            for batch, members in grouped.items()
+        }
+    return batches
+
+
+BATCHES = load_batches()
+SPLIT_OF_NAME = {meld.output_name(split): split for split in config["splits"]}
+
+
+wildcard_constraints:
+    split="train|dev|test",
+    batch=r"b\d{4}",
+    name="train|val|test",
+    backend="dlib|facenet|resnet50",
+
+
+def similarity(section):
+    value = config[section]["min_similarity"]
+    return DEFAULT_MIN_SIMILARITY[config["embedding"]["backend"]] if value == "auto" else value
+
+
+def batch_items(wildcards):
+    return BATCHES[wildcards.split][wildcards.batch]
+
+
+def batch_clips(wildcards):
+    """The batch's clips that exist: a missing clip is recorded as `no_video`, not a DAG error."""
+    return [item["clip"] for item in batch_items(wildcards) if Path(item["clip"]).is_file()]
+
+
+def batch_dir(stage):
+    return str(WORK / "{split}" / "{batch}" / stage)
+
+
+def split_batches(stage, split):
+    return [str(WORK / split / batch / stage) for batch in BATCHES[split]]
+
+
+def collect_inputs(wildcards):
+    split = SPLIT_OF_NAME[wildcards.name]
+    return {
+        "select": split_batches("select", split),
+        "sheets": [str(RESULTS / "contact_sheets" / split / batch) for batch in BATCHES[split]],
+        "annotations": str(meld.annotation_path(config["annotations"], split)),
+    }
+
+
+def library_embeddings():
+    return str(WORK / "library" / f"{config['embedding']['backend']}.npz")
+
+
+def final_outputs():
+    outputs = []
+    for split in config["splits"]:
+        name = meld.output_name(split)
+        outputs += [
+            str(RESULTS / "facseqs" / f"{name}_facseqs_160_paths_final.json"),
+            str(RESULTS / "facseqs" / f"{name}_utt_profile.json"),
+            str(RESULTS / "decisions" / f"{name}.tsv"),
+            str(RESULTS / "decisions" / f"{name}_summary.html"),
+        ]
+    return outputs

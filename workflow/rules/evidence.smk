@@ -1,0 +1,21 @@
+rule speaker_evidence:
+    """The paper's multimodal rules per face track: open-close count, mouth movement, lip/audio agreement."""
+    input:
+        faces=batch_dir("faces"),
+        audio=batch_dir("audio"),
+    output:
+        directory(batch_dir("evidence")),
+    params:
+        batch=batch_items,
+        rules=config["rules"],
+    log:
+        str(LOGS / "speaker_evidence" / "{split}" / "{batch}.log"),
+    benchmark:
+        str(BENCH / "speaker_evidence" / "{split}" / "{batch}.tsv")
+    conda:
+        "../../envs/select.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    script:
+        "../scripts/speaker_evidence.py"

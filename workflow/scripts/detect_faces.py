@@ -1,0 +1,15 @@
+from _common import settings, start
+
+log = start(snakemake)  # noqa: F821
+
+from facseq.faces import DetectorSettings  # noqa: E402
+from facseq.stages import batch_items, detect_faces  # noqa: E402
+
+detect_faces(
+    batch_items(snakemake.params.batch),
+    snakemake.input.frames,
+    snakemake.input.audio,
+    snakemake.output[0],
+    settings(DetectorSettings, snakemake.params.detection),
+    dict(snakemake.params.tracking),
+)

@@ -1,0 +1,17 @@
+from _common import start
+
+log = start(snakemake)  # noqa: F821
+
+from facseq.stages import batch_items, embed_faces  # noqa: E402
+
+embed_faces(
+    batch_items(snakemake.params.batch),
+    snakemake.input.faces,
+    snakemake.input.audio,
+    snakemake.output[0],
+    snakemake.params.backend,
+    snakemake.params.weights,
+    snakemake.params.device,
+    snakemake.params.crop_margin,
+    snakemake.params.max_per_track,
+)

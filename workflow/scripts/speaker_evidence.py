@@ -1,0 +1,15 @@
+from _common import settings, start
+
+log = start(snakemake)  # noqa: F821
+
+from facseq.rules import RuleSettings  # noqa: E402
+from facseq.stages import batch_items, speaker_evidence  # noqa: E402
+
+speaker_evidence(
+    batch_items(snakemake.params.batch),
+    snakemake.input.faces,
+    snakemake.input.audio,
+    snakemake.output[0],
+    settings(RuleSettings, snakemake.params.rules),
+    snakemake.params.rules["envelope_window_s"],
+)
