@@ -129,6 +129,8 @@ def lagged_correlation(x: np.ndarray, y: np.ndarray, max_lag: int, min_overlap: 
     best, best_lag = float("nan"), 0
     n = len(x)
     for lag in range(-max_lag, max_lag + 1):
+        if abs(lag) >= n:  # no overlap (negative slice ends would wrap around)
+            continue
         # lag > 0: the voice comes after the mouth moves
         a, b = (x[: n - lag], y[lag:]) if lag >= 0 else (x[-lag:], y[: n + lag])
         if len(a) < min_overlap or a.std() < 1e-9 or b.std() < 1e-9:

@@ -479,7 +479,8 @@ def collect_split(utterances, decision_tables: list[Path], facseq_dir: Path, out
         row = by_name.get(utt.name) or {"utterance": utt.name, "speaker": utt.speaker, "status": "failed",
                                         "reason": "no batch produced a decision for this utterance"}
         faces_tsv = facseq_dir / utt.name / "faces.tsv"
-        crops = [r["crop"] for r in read_tsv(faces_tsv)] if faces_tsv.is_file() else []
+        # A failed (missing) utterance never lists faces, even if an older run left a faces.tsv behind.
+        crops = [r["crop"] for r in read_tsv(faces_tsv)] if utt.name in by_name and faces_tsv.is_file() else []
         sequences[utt.name] = [str(facseq_dir / utt.name / c) for c in crops]
         decisions.append(row)
     for path, payload in ((out_json, sequences), (out_profile, utterance_profile(utterances))):

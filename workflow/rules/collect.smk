@@ -17,10 +17,6 @@ rule collect_split:
             labels={"split": "{name}", "table": "summary"},
             caption="../report/summary.rst",
         ),
-    params:
-        split=lambda wildcards: SPLIT_OF_NAME[wildcards.name],
-        facseq_dir=lambda wildcards: str(RESULTS / "facseqs" / wildcards.name),
-        sheets_dir=lambda wildcards: str(RESULTS / "contact_sheets" / SPLIT_OF_NAME[wildcards.name]),
     log:
         str(LOGS / "collect_split" / "{name}.log"),
     benchmark:
@@ -30,5 +26,11 @@ rule collect_split:
     resources:
         mem_mb=2000,
         runtime=20,
+    params:
+        split=lambda wildcards: SPLIT_OF_NAME[wildcards.name],
+        facseq_dir=lambda wildcards: str(RESULTS / "facseqs" / wildcards.name),
+        sheets_dir=lambda wildcards: str(
+            RESULTS / "contact_sheets" / SPLIT_OF_NAME[wildcards.name]
+        ),
     script:
         "../scripts/collect_split.py"

@@ -12,7 +12,6 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from facseq import meld  # noqa: E402
 from facseq.match import DEFAULT_MIN_SIMILARITY  # noqa: E402
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 
 RESULTS = Path(config["results"])
@@ -28,7 +27,10 @@ def load_batches():
         try:
             utterances = meld.read_utterances(config["annotations"], split)
         except meld.AnnotationError as err:
-            raise WorkflowError(str(err)) from err
+            hint = ""
+            if Path(config["annotations"]) == Path("resources/demo/meld"):
+                hint = " -- the default config points at the demo data: create it with `make demo-data`"
+            raise WorkflowError(f"{err}{hint}") from err
         grouped = meld.make_batches(utterances, config["dialogues_per_batch"])
         batches[split] = {
             batch: [
@@ -57,7 +59,11 @@ wildcard_constraints:
 
 def similarity(section):
     value = config[section]["min_similarity"]
-    return DEFAULT_MIN_SIMILARITY[config["embedding"]["backend"]] if value == "auto" else value
+    return (
+        DEFAULT_MIN_SIMILARITY[config["embedding"]["backend"]]
+        if value == "auto"
+        else value
+    )
 
 
 def batch_items(wildcards):
@@ -66,7 +72,9 @@ def batch_items(wildcards):
 
 def batch_clips(wildcards):
     """The batch's clips that exist: a missing clip is recorded as `no_video`, not a DAG error."""
-    return [item["clip"] for item in batch_items(wildcards) if Path(item["clip"]).is_file()]
+    return [
+        item["clip"] for item in batch_items(wildcards) if Path(item["clip"]).is_file()
+    ]
 
 
 def batch_dir(stage):
@@ -81,7 +89,9 @@ def collect_inputs(wildcards):
     split = SPLIT_OF_NAME[wildcards.name]
     return {
         "select": split_batches("select", split),
-        "sheets": [str(RESULTS / "contact_sheets" / split / batch) for batch in BATCHES[split]],
+        "sheets": [
+            str(RESULTS / "contact_sheets" / split / batch) for batch in BATCHES[split]
+        ],
         "annotations": str(meld.annotation_path(config["annotations"], split)),
     }
 

@@ -9,20 +9,20 @@ rule embed_library:
             category="Face library",
             caption="../report/library.rst",
         ),
-    params:
-        detection=config["detection"],
-        weights=config["embedding"]["weights"],
-        device=config["embedding"]["device"],
-    threads: 2
     log:
         str(LOGS / "embed_library" / "{backend}.log"),
     benchmark:
         str(BENCH / "embed_library" / "{backend}.tsv")
     conda:
         "../../envs/embeddings.yaml"
+    threads: 2
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        detection=config["detection"],
+        weights=config["embedding"]["weights"],
+        device=config["embedding"]["device"],
     script:
         "../scripts/embed_library.py"
 
@@ -34,6 +34,16 @@ rule embed_faces:
         audio=batch_dir("audio"),
     output:
         directory(batch_dir("embeddings")),
+    log:
+        str(LOGS / "embed_faces" / "{split}" / "{batch}.log"),
+    benchmark:
+        str(BENCH / "embed_faces" / "{split}" / "{batch}.tsv")
+    conda:
+        "../../envs/embeddings.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
     params:
         batch=batch_items,
         backend=config["embedding"]["backend"],
@@ -41,15 +51,5 @@ rule embed_faces:
         device=config["embedding"]["device"],
         crop_margin=config["detection"]["crop_margin"],
         max_per_track=config["embedding"]["max_faces_per_track"],
-    threads: 2
-    log:
-        str(LOGS / "embed_faces" / "{split}" / "{batch}.log"),
-    benchmark:
-        str(BENCH / "embed_faces" / "{split}" / "{batch}.tsv")
-    conda:
-        "../../envs/embeddings.yaml"
-    resources:
-        mem_mb=4000,
-        runtime=60,
     script:
         "../scripts/embed_faces.py"

@@ -5,9 +5,6 @@ rule speaker_evidence:
         audio=batch_dir("audio"),
     output:
         directory(batch_dir("evidence")),
-    params:
-        batch=batch_items,
-        rules=config["rules"],
     log:
         str(LOGS / "speaker_evidence" / "{split}" / "{batch}.log"),
     benchmark:
@@ -17,5 +14,8 @@ rule speaker_evidence:
     resources:
         mem_mb=2000,
         runtime=20,
+    params:
+        batch=batch_items,
+        rules=config["rules"],
     script:
         "../scripts/speaker_evidence.py"

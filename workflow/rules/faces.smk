@@ -5,19 +5,19 @@ rule detect_faces:
         audio=batch_dir("audio"),
     output:
         directory(batch_dir("faces")),
-    params:
-        batch=batch_items,
-        detection=config["detection"],
-        tracking=config["tracking"],
-    threads: 2
     log:
         str(LOGS / "detect_faces" / "{split}" / "{batch}.log"),
     benchmark:
         str(BENCH / "detect_faces" / "{split}" / "{batch}.tsv")
     conda:
         "../../envs/faces.yaml"
+    threads: 2
     resources:
         mem_mb=6000,
         runtime=120,
+    params:
+        batch=batch_items,
+        detection=config["detection"],
+        tracking=config["tracking"],
     script:
         "../scripts/detect_faces.py"

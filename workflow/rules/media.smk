@@ -9,9 +9,6 @@ rule extract_media:
             else temp(directory(batch_dir("frames")))
         ),
         audio=directory(batch_dir("audio")),
-    params:
-        batch=batch_items,
-        fps=config["frames"]["fps"],
     log:
         str(LOGS / "extract_media" / "{split}" / "{batch}.log"),
     benchmark:
@@ -21,5 +18,8 @@ rule extract_media:
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        batch=batch_items,
+        fps=config["frames"]["fps"],
     script:
         "../scripts/extract_media.py"

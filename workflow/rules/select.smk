@@ -1,6 +1,7 @@
 rule select_speaker:
     """Cluster the possible speakers' faces (faiss kNN + InfoMap), match them with the face library and
-    write the chosen sequence to {results}/facseqs/{name}/dia{D}_utt{U}/ (crops + faces.tsv)."""
+    write the chosen sequence to {results}/facseqs/{name}/dia{D}_utt{U}/ (crops + faces.tsv).
+    """
     input:
         faces=batch_dir("faces"),
         audio=batch_dir("audio"),
@@ -9,13 +10,6 @@ rule select_speaker:
         library=library_embeddings(),
     output:
         directory(batch_dir("select")),
-    params:
-        batch=batch_items,
-        facseq_dir=lambda wildcards: str(RESULTS / "facseqs" / meld.output_name(wildcards.split)),
-        cluster=config["cluster"],
-        cluster_min_similarity=similarity("cluster"),
-        match=config["match"],
-        match_min_similarity=similarity("match"),
     log:
         str(LOGS / "select_speaker" / "{split}" / "{batch}.log"),
     benchmark:
@@ -25,6 +19,15 @@ rule select_speaker:
     resources:
         mem_mb=2000,
         runtime=20,
+    params:
+        batch=batch_items,
+        facseq_dir=lambda wildcards: str(
+            RESULTS / "facseqs" / meld.output_name(wildcards.split)
+        ),
+        cluster=config["cluster"],
+        cluster_min_similarity=similarity("cluster"),
+        match=config["match"],
+        match_min_similarity=similarity("match"),
     script:
         "../scripts/select_speaker.py"
 
@@ -44,8 +47,6 @@ rule contact_sheets:
             labels={"split": "{split}", "utterance": "{utterance}"},
             caption="../report/contact_sheet.rst",
         ),
-    params:
-        batch=batch_items,
     log:
         str(LOGS / "contact_sheets" / "{split}" / "{batch}.log"),
     benchmark:
@@ -55,5 +56,7 @@ rule contact_sheets:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        batch=batch_items,
     script:
         "../scripts/contact_sheets.py"

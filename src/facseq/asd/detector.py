@@ -22,8 +22,9 @@ class TrackScores:
 
     final:        (N,) float64, the reference's per-frame score: float32 mean over durations rounded to
                   0.1. A raw class-1 logit scale; speaking means >= 0.
-    smoothed:     (T,) float64, the reference's 5-frame smoothing of `final` over all T track frames
-                  (NaN only where the reference averages an empty window, i.e. tracks of < 3 frames).
+    smoothed:     (T,) float64, the reference's 5-frame smoothing of `final` over all T track frames.
+                  NaN where the reference averages an empty window: frames more than 2 past the last
+                  scored one (audio shorter than the track) and tracks of < 3 frames.
     mean:         (N,) float32, the unrounded mean over durations.
     per_duration: (len(durations), N) float32, one row per chunk duration (seconds).
     """

@@ -13,10 +13,13 @@ Per track (official `evaluate_network`):
    off-by-one and is kept; an empty window gives NaN (the reference's numpy.mean of an empty slice).
 
 `reference_per_duration` re-runs step 2 literally (one B=1 forward per chunk). `batched_per_duration`
-gives the same numbers (to float32 round-off) much faster: it computes the per-frame visual features
-once for the whole track, recomputes only the frames within the encoder's temporal reach
-(`net.visual_halo`) of a chunk boundary (they see zero padding there), then runs the rest of the
-network on all chunks of equal length in one batch.
+gives the same numbers (to float32 round-off) much faster. Each network splits into a part that is
+local in time, `frame_features` (TalkNet: the visual front end, whose only temporal op is a 5-frame
+Conv3d; Light-ASD: both encoders and their sum), and the rest, `chunk_scores`, which needs the whole
+chunk (V-TCN global layer norm, SE gates, attention, GRU). The local part is computed once for the
+whole track; only frames within its temporal reach (`net.feature_halo` frames) of a chunk edge, where
+the reference sees zero padding, are recomputed from a short standalone segment. `chunk_scores` then
+runs on all chunks of equal length in one batch.
 """
 
 from __future__ import annotations
@@ -111,7 +114,7 @@ def _sub_batches(items: list, seg_len: int, max_frames: int):
 
 @torch.no_grad()
 def batched_per_duration(net, video: np.ndarray, mfcc: np.ndarray, durations=DURATIONS, device="cpu",
-                         tile: int = 64, max_frames: int = 128) -> np.ndarray:
+                         tile: int = 96, max_frames: int = 128) -> np.ndarray:
     """Same result as `reference_per_duration`, computed with shared visual features and batching.
 
     video (N, 112, 112) uint8, mfcc (4N, 13), aligned -> (len(durations), N) float32.
@@ -121,7 +124,9 @@ def batched_per_duration(net, video: np.ndarray, mfcc: np.ndarray, durations=DUR
     v, a = _as_inputs(video, mfcc, device)
     n_video, n_audio = v.shape[0], a.shape[0]
     length = n_audio / 100
-    r = int(net.visual_halo)
+    if n_audio != 4 * n_video:
+        raise ValueError(f"inputs not aligned: {n_audio} audio frames for {n_video} video frames")
+    r = int(net.feature_halo)
 
     # 1. Visual feature requests: (seg0, seg1, keep0, keep1) = run frames seg0:seg1 as a standalone
     #    sequence (zero temporal padding at both ends) and keep the outputs of frames keep0:keep1.
@@ -154,7 +159,8 @@ def batched_per_duration(net, video: np.ndarray, mfcc: np.ndarray, durations=DUR
     for (seg_len, k_off, k_len), reqs in groups.items():
         for batch in _sub_batches(reqs, seg_len, max_frames):
             x = torch.stack([v[s0:s1] for s0, s1, _, _ in batch])  # (B, L, 112, 112)
-            out = net.frame_features(x, keep=(k_off, k_off + k_len))  # (B, K, C)
+            xa = torch.stack([a[4 * s0:4 * s1] for s0, s1, _, _ in batch])  # (B, 4L, 13)
+            out = net.frame_features(x, xa, keep=(k_off, k_off + k_len))  # (B, K, C)
             for req, f in zip(batch, out):
                 feats[req] = f
     full = torch.empty(n_video, net.frame_dim, device=v.device)

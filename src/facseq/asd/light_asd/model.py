@@ -47,7 +47,7 @@ class LightASDModel(nn.Module):
 class LightASD(nn.Module):
     """Checkpoint wrapper plus the two entry points the scoring code needs."""
 
-    visual_halo = 6  # frames of temporal context in the visual features (3 blocks x +-2)
+    feature_halo = 6  # video frames of temporal reach of `frame_features` (visual 6, audio 17/4 -> 5)
     frame_dim = 128
 
     def __init__(self):
@@ -77,14 +77,19 @@ class LightASD(nn.Module):
         return self.lossAV(m.forward_audio_visual_backend(m.forward_audio_frontend(audio), m.forward_visual_frontend(video)))
 
     # --- split entry points for the batched scorer -----------------------------------------------
-    def frame_features(self, video: torch.Tensor, keep: tuple[int, int], frames_per_batch: int = 64) -> torch.Tensor:
-        """Visual embeddings of each item as a standalone sequence, for frames keep[0]:keep[1].
+    # Everything before the BGRU is local in time: an output frame sees +-6 video frames through the
+    # visual encoder and +-17 audio frames (< 5 video frames) through the audio encoder. So the fused
+    # per-frame features a + v of a chunk equal those of the whole track except near chunk edges.
+    def frame_features(self, video: torch.Tensor, audio: torch.Tensor, keep: tuple[int, int]) -> torch.Tensor:
+        """Fused per-frame features (audio + visual embedding) of each item as a standalone sequence.
 
-        video (B, L, 112, 112) -> (B, keep[1]-keep[0], 128).
+        video (B, L, 112, 112), audio (B, 4L, 13) -> (B, keep[1]-keep[0], 128) for frames keep[0]:keep[1].
         """
-        return self.model.forward_visual_frontend(video)[:, keep[0]:keep[1]]
+        m = self.model
+        a = m.forward_audio_frontend(audio)[:, keep[0]:keep[1]]
+        v = m.forward_visual_frontend(video)[:, keep[0]:keep[1]]
+        return a + v
 
     def chunk_scores(self, feats: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        # feats (B, L, 128) visual embeddings of one chunk, audio (B, 4L, 13) -> scores (B, L)
-        m = self.model
-        return self.lossAV(m.forward_audio_visual_backend(m.forward_audio_frontend(audio), feats))
+        # feats (B, L, 128) fused features of one chunk (audio unused here) -> scores (B, L)
+        return self.lossAV(self.model.GRU(feats))

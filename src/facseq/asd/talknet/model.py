@@ -64,7 +64,7 @@ class TalkNetModel(nn.Module):
 class TalkNet(nn.Module):
     """Checkpoint wrapper plus the two entry points the scoring code needs."""
 
-    visual_halo = 2  # frames of temporal context in the per-frame visual features (Conv3d k=5)
+    feature_halo = 2  # video frames of temporal context in `frame_features` (Conv3d k=5)
     frame_dim = 512
 
     def __init__(self):
@@ -102,10 +102,13 @@ class TalkNet(nn.Module):
         return self.lossAV(m.forward_audio_visual_backend(a_c, v_c))
 
     # --- split entry points for the batched scorer -----------------------------------------------
-    def frame_features(self, video: torch.Tensor, keep: tuple[int, int], frames_per_batch: int = 64) -> torch.Tensor:
-        """Per-frame 512-d features of each item as a standalone sequence, for frames keep[0]:keep[1].
+    def frame_features(self, video: torch.Tensor, audio: torch.Tensor | None, keep: tuple[int, int],
+                       frames_per_batch: int = 64) -> torch.Tensor:
+        """Per-frame 512-d visual features of each item as a standalone sequence, frames keep[0]:keep[1].
 
         video (B, L, 112, 112) -> (B, keep[1]-keep[0], 512). The ResNet runs only on kept frames.
+        `audio` is unused: the audio encoder's SE gates pool over the whole chunk, so TalkNet's audio
+        path runs per chunk in `chunk_scores`.
         """
         fe = self.model.visualFrontend
         x = fe.stem(normalise_video(video))[:, :, keep[0]:keep[1]]  # (B, 64, K, 28, 28)

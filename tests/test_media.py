@@ -1,0 +1,180 @@
+"""facseq.media on tiny clips made with the ffmpeg CLI: probing, frame sampling, 16 kHz mono audio,
+and a MediaError naming the file for every unusable input."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facseq.media import AUDIO_RATE, MediaError, extract_audio, extract_frames, frame_times, probe_clip, read_wav
+
+pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="the ffmpeg CLI is not installed")
+
+NTSC = 24000 / 1001  # MELD's frame rate
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *args], check=True)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("clips")
+    out = {name: folder / name for name in
+           ("av.mp4", "silent.mp4", "audio_only.m4a", "empty.mp4", "garbage.mp4", "stereo44k.mp4")}
+    video = ["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=24000/1001:duration=1"]
+    h264 = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    ffmpeg(*video, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=1",
+           *h264, "-c:a", "aac", "-shortest", str(out["av.mp4"]))
+    ffmpeg(*video, *h264, str(out["silent.mp4"]))
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=300:duration=1", "-c:a", "aac", str(out["audio_only.m4a"]))
+    # 2 s: 1 s of tone then 1 s of silence, stereo 44.1 kHz
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25:duration=2",
+           "-f", "lavfi", "-i", "aevalsrc=if(lt(t\\,1)\\,0.5*sin(2*PI*500*t)\\,0)|if(lt(t\\,1)\\,0.5*sin(2*PI*500*t)\\,0):s=44100:d=2",
+           *h264, "-c:a", "aac", "-shortest", str(out["stereo44k.mp4"]))
+    out["empty.mp4"].write_bytes(b"")
+    out["garbage.mp4"].write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    out["missing"] = folder / "nowhere" / "dia1_utt1.mp4"
+    return out
+
+
+# ------------------------------------------------------------------------------ probe_clip
+def test_probe_clip_with_audio(clips):
+    info = probe_clip(clips["av.mp4"])
+    assert info.path == str(clips["av.mp4"])
+    assert (info.width, info.height) == (160, 120)
+    assert info.fps == pytest.approx(NTSC, abs=1e-3)
+    assert info.duration_s == pytest.approx(1.0, abs=0.1)
+    assert info.has_audio is True
+
+
+def test_probe_clip_without_audio(clips):
+    info = probe_clip(clips["silent.mp4"])
+    assert info.has_audio is False
+    assert info.fps == pytest.approx(NTSC, abs=1e-3)
+    assert info.duration_s == pytest.approx(1.0, abs=0.1)
+
+
+@pytest.mark.parametrize("name,words", [
+    ("missing", "not found"),
+    ("empty.mp4", "empty"),
+    ("garbage.mp4", "unreadable"),
+    ("audio_only.m4a", "no video"),
+])
+def test_probe_bad_inputs_name_the_file(clips, name, words):
+    with pytest.raises(MediaError) as info:
+        probe_clip(clips[name])
+    assert str(clips[name]) in str(info.value)
+    assert words in str(info.value)
+
+
+# ------------------------------------------------------------------------------ extract_frames
+def jpgs(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob("*.jpg"))
+
+
+@pytest.mark.parametrize("fps", [25.0, None])
+def test_extract_frames_count_and_names(clips, tmp_path, fps):
+    info = probe_clip(clips["av.mp4"])
+    out = tmp_path / "frames"
+    n = extract_frames(clips["av.mp4"], out, fps)
+    rate = fps or info.fps
+    assert abs(n - rate * info.duration_s) <= 1
+    assert jpgs(out) == [f"{k:06d}.jpg" for k in range(n)]  # 0-based, contiguous
+    import cv2
+
+    first = cv2.imread(str(out / "000000.jpg"))
+    assert first.shape == (120, 160, 3)
+
+
+def test_extract_frames_native_rate_keeps_every_frame(clips, tmp_path):
+    # 1 s of 23.976 fps video holds 24 frames
+    assert extract_frames(clips["silent.mp4"], tmp_path / "a", None) == 24
+    assert extract_frames(clips["silent.mp4"], tmp_path / "b", 10) in (10, 11)
+
+
+def test_extract_frames_frames_follow_time(clips, tmp_path):
+    # testsrc2 frames all differ: resampled frames at 25 fps must be in order, none duplicated twice in a row
+    # more often than the 25/23.976 rate change allows (one duplicate per second)
+    import cv2
+
+    n = extract_frames(clips["av.mp4"], tmp_path / "f", 25)
+    images = [cv2.imread(str(tmp_path / "f" / f"{k:06d}.jpg")).astype(np.int16) for k in range(n)]
+    repeats = sum(np.abs(a - b).mean() < 1.0 for a, b in zip(images, images[1:]))
+    assert repeats <= 2
+
+
+@pytest.mark.parametrize("name", ["missing", "empty.mp4", "garbage.mp4", "audio_only.m4a"])
+def test_extract_frames_bad_inputs_name_the_file(clips, tmp_path, name):
+    with pytest.raises(MediaError) as info:
+        extract_frames(clips[name], tmp_path / "frames", 25)
+    assert str(clips[name]) in str(info.value)
+    assert jpgs(tmp_path / "frames") == []
+
+
+# ------------------------------------------------------------------------------ extract_audio / read_wav
+def test_extract_audio_16k_mono(clips, tmp_path):
+    wav_path = tmp_path / "a.wav"
+    extract_audio(clips["av.mp4"], wav_path)
+    with wave.open(str(wav_path), "rb") as handle:
+        assert handle.getnchannels() == 1
+        assert handle.getframerate() == AUDIO_RATE == 16_000
+        assert handle.getsampwidth() == 2
+    samples, rate = read_wav(wav_path)
+    assert rate == 16_000
+    assert samples.dtype == np.float32 and samples.ndim == 1
+    assert len(samples) / rate == pytest.approx(1.0, abs=0.06)
+    assert np.abs(samples).max() <= 1.0
+    assert np.sqrt(np.mean(samples**2)) > 0.01  # the tone is there
+    # its pitch survived: 440 Hz dominates the spectrum
+    spectrum = np.abs(np.fft.rfft(samples))
+    assert np.fft.rfftfreq(len(samples), 1 / rate)[spectrum.argmax()] == pytest.approx(440, abs=3)
+
+
+def test_extract_audio_downmixes_and_keeps_timing(clips, tmp_path):
+    wav_path = tmp_path / "s.wav"
+    extract_audio(clips["stereo44k.mp4"], wav_path, rate=16_000)
+    samples, rate = read_wav(wav_path)
+    assert rate == 16_000
+    assert len(samples) / rate == pytest.approx(2.0, abs=0.06)
+    first, second = samples[int(0.1 * rate) : int(0.9 * rate)], samples[int(1.1 * rate) : int(1.9 * rate)]
+    assert np.sqrt(np.mean(first**2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.1)  # tone kept at level
+    assert np.sqrt(np.mean(second**2)) < 0.01  # silence kept in place
+
+
+@pytest.mark.parametrize("name", ["missing", "empty.mp4", "garbage.mp4", "silent.mp4"])
+def test_extract_audio_bad_inputs_name_the_file(clips, tmp_path, name):
+    with pytest.raises(MediaError) as info:
+        extract_audio(clips[name], tmp_path / "a.wav")
+    assert str(clips[name]) in str(info.value)
+    assert "audio extraction failed" in str(info.value)
+
+
+def test_read_wav_stereo_and_sample_width(tmp_path):
+    stereo = tmp_path / "stereo.wav"
+    with wave.open(str(stereo), "wb") as handle:
+        handle.setnchannels(2)
+        handle.setsampwidth(2)
+        handle.setframerate(8000)
+        handle.writeframes(np.array([[16384, 0], [-32768, -32768], [100, 300]], dtype="<i2").tobytes())
+    samples, rate = read_wav(stereo)
+    assert rate == 8000
+    np.testing.assert_allclose(samples, [0.25, -1.0, 200 / 32768])
+    eight = tmp_path / "u8.wav"
+    with wave.open(str(eight), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(1)
+        handle.setframerate(8000)
+        handle.writeframes(bytes([128, 129, 127]))
+    with pytest.raises(MediaError, match="16-bit"):
+        read_wav(eight)
+
+
+def test_frame_times():
+    np.testing.assert_allclose(frame_times(4, 25.0), [0.0, 0.04, 0.08, 0.12])
+    assert frame_times(0, 25.0).shape == (0,)
