@@ -123,7 +123,8 @@ def job_stats(output: str) -> dict[str, int]:
     return stats
 
 
-def dry_run(paths: dict[str, Path], dialogues_per_batch: int, splits=tuple(SPLITS), extra=()) -> tuple[float, dict[str, int], str]:
+def dry_run(paths: dict[str, Path], dialogues_per_batch: int, splits=tuple(SPLITS),
+            extra=()) -> tuple[float, dict[str, int], str]:
     """One `snakemake -n --quiet rules` from the repository root: (seconds, job stats, output)."""
     command = [*snakemake_command(), "-n", "--quiet", "rules", *extra, *standin_config(paths, splits, dialogues_per_batch)]
     start = time.perf_counter()

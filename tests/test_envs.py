@@ -126,10 +126,12 @@ class Env:
     pip: list[str]  # pip section lines
     post_deploy: list[str]  # requirements installed by `pip install` in <env>.post-deploy.sh
 
+    def conda_names(self) -> set[str]:
+        return {norm(re.split(r"[\s=<>!~\[]", d.strip(), maxsplit=1)[0].split("::")[-1]) for d in self.conda}
+
     def packages(self) -> set[str]:
-        names = {norm(re.split(r"[\s=<>!~\[]", d.strip(), maxsplit=1)[0].split("::")[-1]) for d in self.conda}
-        names |= {norm(re.split(r"[\s=<>!~\[;@]", p.strip(), maxsplit=1)[0]) for p in self.pip + self.post_deploy}
-        return names
+        pip = {norm(re.split(r"[\s=<>!~\[;@]", p.strip(), maxsplit=1)[0]) for p in self.pip + self.post_deploy}
+        return self.conda_names() | pip
 
 
 def load_env(path: Path) -> Env:
@@ -188,8 +190,8 @@ class ImportScanner:
         tree = ast.parse(path.read_text(), filename=str(path))
         parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
         is_package = path.name == "__init__.py"
-        info = {"name": name, "path": path, "tree": tree, "parents": parents, "package": name if is_package else name.rpartition(".")[0],
-                "defs": {}, "assigns": {}, "bindings": {}}
+        info = {"name": name, "path": path, "tree": tree, "parents": parents,
+                "package": name if is_package else name.rpartition(".")[0], "defs": {}, "assigns": {}, "bindings": {}}
         for stmt in tree.body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 info["defs"][stmt.name] = stmt
@@ -399,7 +401,8 @@ def test_env_covers_script_imports(rule):
     missing = {name: where for name, where in found.required.items() if not provided(name, env)}
     env_name = info.conda.relative_to(REPO)
     assert not missing, f"rule {rule}: {env_name} lacks packages for: " + "; ".join(
-        f"`import {name}` (e.g. dependency `{IMPORT_PACKAGES.get(name, (name,))[0]}`; used at {', '.join(sorted(where)[:3])})"
+        f"`import {name}` (e.g. dependency `{IMPORT_PACKAGES.get(name, (name,))[0]}`; "
+        f"used at {', '.join(sorted(where)[:3])})"
         for name, where in sorted(missing.items())
     )
 
@@ -410,7 +413,9 @@ def test_env_is_pinned_and_conda_forge(path):
     assert env.channels and env.channels[0] == "conda-forge" and set(env.channels) == {"conda-forge", "nodefaults"}, \
         f"{path.name}: channels must be conda-forge, nodefaults (got {env.channels})"
     assert env.conda, f"{path.name}: no dependencies"
-    unpinned = [d for d in env.conda if not re.fullmatch(r"[A-Za-z0-9_.\-]+(::[A-Za-z0-9_.\-]+)?==?[0-9][\w.*+!-]*(=[\w.*]+)?", d.strip())]
+    # name=version, name==version, name=version=build (channel::name allowed)
+    pinned = re.compile(r"[A-Za-z0-9_.\-]+(::[A-Za-z0-9_.\-]+)?==?[0-9][\w.*+!-]*(=[\w.*]+)?")
+    unpinned = [d for d in env.conda if not pinned.fullmatch(d.strip())]
     assert not unpinned, f"{path.name}: conda dependencies without =version: {unpinned}"
     bad_pip = []
     for line in env.pip + [f"{p} (post-deploy)" for p in env.post_deploy]:
@@ -425,7 +430,7 @@ def test_env_is_pinned_and_conda_forge(path):
                                f"install it in {path.stem}.post-deploy.sh instead")
     assert not bad_pip, f"{path.name}: " + "; ".join(bad_pip)
     if env.pip:
-        assert "pip" in env.packages() - {norm(p.split("==")[0]) for p in env.pip}, f"{path.name}: a pip section needs pip in the conda dependencies"
+        assert "pip" in env.conda_names(), f"{path.name}: a pip section needs pip (pinned) in the conda dependencies"
 
 
 def test_every_env_is_used_by_a_rule():

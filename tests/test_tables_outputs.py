@@ -4,7 +4,6 @@ stage, speaker selection on hand-made inputs, and the split's FacialMMT outputs 
 from __future__ import annotations
 
 import json
-import math
 import wave
 from pathlib import Path
 
@@ -409,3 +408,37 @@ def test_select_speaker_end_to_end(tmp_path):
     assert by["dia0_utt5"]["status"] == "failed" and "missing from the previous stage" in by["dia0_utt5"]["reason"]
     assert all(r["status"] in FINAL_STATUSES for r in decisions)
     assert all(r["n_faces"] == 0 for r in decisions if r["status"] != "ok")
+
+
+# ------------------------------------------------------------------------------ extract_media (first stage)
+@pytest.mark.skipif(__import__("shutil").which("ffmpeg") is None, reason="the ffmpeg CLI is not installed")
+def test_extract_media_statuses(tmp_path):
+    import subprocess
+
+    good = tmp_path / "clips" / "dia0_utt0.mp4"
+    good.parent.mkdir()
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc2=size=96x64:rate=24000/1001:duration=1", "-f", "lavfi", "-i", "sine=duration=1",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
+                    str(good)], check=True)
+    garbage = tmp_path / "clips" / "dia0_utt1.mp4"
+    garbage.write_bytes(b"\x00\x01 not a video" * 100)
+    missing = tmp_path / "clips" / "dia0_utt2.mp4"
+    items = [BatchItem("dia0_utt0", "Joey", str(good)), BatchItem("dia0_utt1", "Ross", str(garbage)),
+             BatchItem("dia0_utt2", "Rachel", str(missing))]
+    frames_dir, audio_dir = tmp_path / "frames", tmp_path / "audio"
+    status = stages.extract_media(items, frames_dir, audio_dir, 25.0)
+    assert status["dia0_utt0"] == (PENDING, "")
+    for item in items[1:]:
+        state, reason = status[item.name]
+        assert state == "no_video" and item.clip in reason
+        assert not (frames_dir / item.name).exists()
+    assert read_status(audio_dir / "status.tsv") == status
+    media = stages.media_info(audio_dir)
+    assert list(media) == [i.name for i in items]
+    row = media["dia0_utt0"]
+    assert (row["width"], row["height"], row["fps"], row["has_audio"]) == ("96", "64", "25", "yes")
+    assert float(row["source_fps"]) == pytest.approx(24000 / 1001, abs=1e-3)
+    assert int(row["n_frames"]) == len(list((frames_dir / "dia0_utt0").glob("*.jpg"))) == pytest.approx(25, abs=1)
+    assert (audio_dir / "dia0_utt0.wav").is_file() and not (audio_dir / "dia0_utt1.wav").exists()
+    assert media["dia0_utt2"]["n_frames"] == ""

@@ -128,7 +128,7 @@ def batched_per_duration(net, video: np.ndarray, mfcc: np.ndarray, durations=DUR
         raise ValueError(f"inputs not aligned: {n_audio} audio frames for {n_video} video frames")
     r = int(net.feature_halo)
 
-    # 1. Visual feature requests: (seg0, seg1, keep0, keep1) = run frames seg0:seg1 as a standalone
+    # 1. Feature requests: (seg0, seg1, keep0, keep1) = run frames seg0:seg1 as a standalone
     #    sequence (zero temporal padding at both ends) and keep the outputs of frames keep0:keep1.
     pieces = []  # the whole track, in overlapping pieces
     for t0 in range(0, n_video, tile):
