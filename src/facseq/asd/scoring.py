@@ -114,12 +114,13 @@ def _sub_batches(items: list, seg_len: int, max_frames: int):
 
 @torch.no_grad()
 def batched_per_duration(net, video: np.ndarray, mfcc: np.ndarray, durations=DURATIONS, device="cpu",
-                         tile: int = 96, max_frames: int = 128) -> np.ndarray:
+                         tile: int = 32, max_frames: int = 24) -> np.ndarray:
     """Same result as `reference_per_duration`, computed with shared visual features and batching.
 
     video (N, 112, 112) uint8, mfcc (4N, 13), aligned -> (len(durations), N) float32.
-    tile: frames per piece of the whole-track visual pass; max_frames: video frames per forward batch
-    (bounds memory; results do not depend on it beyond float32 round-off).
+    tile: frames per piece of the whole-track feature pass; max_frames: video frames per forward batch.
+    Both bound memory and were tuned for CPU speed (small blocks stay in cache); results do not depend
+    on them beyond float32 round-off.
     """
     v, a = _as_inputs(video, mfcc, device)
     n_video, n_audio = v.shape[0], a.shape[0]
