@@ -68,8 +68,7 @@ def cluster_faces(embeddings: np.ndarray, settings: ClusterSettings) -> Clusteri
         span = max(1.0 - settings.min_similarity, 1e-6)
         for i, j, sim in edges:
             infomap.add_link(i, j, max((sim - settings.min_similarity) / span, 1e-3))  # undirected
-        infomap.run()
-        for node, module in infomap.modules:
+        for node, module in infomap.run().modules().items():
             raw[node] = module
     isolated = raw < 0
     next_id = raw.max() + 1

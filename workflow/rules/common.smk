@@ -32,7 +32,9 @@ def load_batches():
                 hint = " -- the default config points at the demo data: create it with `make demo-data`"
             raise WorkflowError(f"{err}{hint}") from err
         grouped = meld.make_batches(utterances, config["dialogues_per_batch"])
-        clip_dir = Path(config["meld_root"]).resolve() / meld.SPLITS[split][0]  # resolved once: 13,708 clips
+        clip_dir = (
+            Path(config["meld_root"]).resolve() / meld.SPLITS[split][0]
+        )  # resolved once: 13,708 clips
         batches[split] = {
             batch: [
                 {

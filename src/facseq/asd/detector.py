@@ -89,6 +89,8 @@ def load_detector(backend: str, weights: str | Path, device: str = "auto") -> Ac
 
     The checkpoint is the flat state_dict written by the official code (`model.*`, `lossAV.*`, ...);
     it is read with torch.load(map_location=device), so CUDA-saved files load on CPU.
+    Parity was verified on CPU. On CUDA, PyTorch's default TF32 convolutions can move scores by ~1e-3;
+    set torch.backends.cudnn.allow_tf32 = False where fp32 parity matters.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown ASD backend {backend!r}; choose from {sorted(BACKENDS)}")
