@@ -161,3 +161,24 @@ def test_merge_uses_average_not_single_linkage():
 def test_renumber_by_size_ties_by_first_face():
     np.testing.assert_array_equal(renumber_by_size(np.array([7, 3, 3, 9, 9, 7, 3])), [1, 0, 0, 2, 2, 1, 0])
     np.testing.assert_array_equal(renumber_by_size(np.array([5, 2, 5, 2])), [0, 1, 0, 1])
+
+
+def test_clustering_survives_faiss_and_infomap_in_one_process():
+    """Regression: infomap's Result.modules() segfaulted once faiss was loaded; run it in a subprocess so
+    a crash fails this test instead of killing the suite."""
+    import subprocess
+    import sys
+
+    code = (
+        "import faiss, numpy as np\n"
+        "from facseq.cluster import cluster_faces, ClusterSettings\n"
+        "rng = np.random.default_rng(0)\n"
+        "x = np.concatenate([rng.normal(c, 0.02, (20, 16)) for c in (np.eye(16)[0], np.eye(16)[1])])\n"
+        "x /= np.linalg.norm(x, axis=1, keepdims=True)\n"
+        "for _ in range(5):\n"
+        "    r = cluster_faces(x, ClusterSettings(min_similarity=0.9))\n"
+        "print(r.n_clusters)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "2"

@@ -7,6 +7,7 @@ InfoMap would drop them, so they become singleton clusters, flagged as such.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,7 +69,13 @@ def cluster_faces(embeddings: np.ndarray, settings: ClusterSettings) -> Clusteri
         span = max(1.0 - settings.min_similarity, 1e-6)
         for i, j, sim in edges:
             infomap.add_link(i, j, max((sim - settings.min_similarity) / span, 1e-3))  # undirected
-        for node, module in infomap.run().modules().items():
+        infomap.run()
+        # The legacy accessor on purpose: infomap 2.16's Result.modules() walks a SWIG iterator that
+        # crashes (SIGSEGV) once faiss's SWIG module is loaded in the same process.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            modules = infomap.get_modules()
+        for node, module in modules.items():
             raw[node] = module
     isolated = raw < 0
     next_id = raw.max() + 1

@@ -37,9 +37,13 @@ def render_contact_sheet(
     evidence: rows of the per-track speaker-evidence table."""
     font = _font()
     header = [title] + decision_lines
-    evidence_lines = ["track  frames  open-close  movement  lip/audio r  votes  possible speaker"] + [
+    evidence_lines = [
+        "track  frames  open-close  movement  lip/audio r  votes  ASD mean  ASD speaking  possible  decided by"
+    ] + [
         f"{e['track']:>5}  {e['n_frames']:>6}  {e['open_close_count'] or '-':>10}  {e['movement'] or '-':>8.8}  "
-        f"{e['av_correlation'] or '-':>11.11}  {e['votes'] or '-':>2}/{e['n_rules'] or '-':<2}  {e['possible_speaker']} {e['note']}"
+        f"{e['av_correlation'] or '-':>11.11}  {e['votes'] or '-':>2}/{e['n_rules'] or '-':<2}  "
+        f"{e.get('asd_mean') or '-':>8.8}  {e.get('asd_speaking_fraction') or '-':>12.12}  "
+        f"{e['possible_speaker']:>8}  {e.get('decided_by', '')} {e['note']}"
         for e in evidence
     ]
     rows_height = max(len(clusters), 1) * (THUMB + 2 * PAD)

@@ -256,19 +256,87 @@ def load_library(path: Path) -> dict[str, np.ndarray]:
         return {role: data[role] for role in data.files}
 
 
+# --------------------------------------------------------------------------------------------- 3b. ASD
+ASD_COLUMNS = ["track", "frame", "time_s", "asd_final", "asd_smoothed"]
+
+
+def interpolate_track(frames: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every frame from the track's first to its last, with boxes linearly interpolated over gaps."""
+    order = np.argsort(frames)
+    frames, boxes = np.asarray(frames)[order], np.asarray(boxes, dtype=np.float64)[order]
+    full = np.arange(frames[0], frames[-1] + 1)
+    return full, np.stack([np.interp(full, frames, boxes[:, k]) for k in range(4)], axis=1)
+
+
+def active_speaker(items: list[BatchItem], frames_dir: Path, faces_dir: Path, audio_dir: Path, out_dir: Path,
+                   backend: str, weights: str, device: str) -> dict:
+    """`out_dir/{utt}.tsv`: per track and frame, the ASD's final and smoothed score (reference procedure:
+    25 fps grey 112x112 track crops, 13 MFCCs at 100 Hz of the track's audio, multi-duration averaging)."""
+    from facseq.asd import crop_track_gray112, load_detector, mfcc_16k
+    from facseq.asd.preprocess import MIN_TRACK_FRAMES
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    status = read_status(Path(faces_dir) / "status.tsv")
+    media = media_info(audio_dir)
+    detector = load_detector(backend, weights, device)
+    for item in items:
+        if not _pending(status, item.name):
+            continue
+        try:
+            fps = float(media[item.name]["fps"])
+            rows = load_detections(faces_dir, item.name)
+            wav = Path(audio_dir) / f"{item.name}.wav"
+            samples, rate = read_wav(wav) if wav.is_file() else (np.zeros(0, dtype=np.float32), 16000)
+            frame_paths = sorted((Path(frames_dir) / item.name).glob("*.jpg"))
+            cache: dict[int, np.ndarray] = {}
+            out_rows = []
+            for track in sorted({r["track"] for r in rows if r["track"] >= 0}):
+                members = [r for r in rows if r["track"] == track]
+                frames, boxes = interpolate_track(
+                    np.array([r["frame"] for r in members]), np.array([[r[k] for k in ("x1", "y1", "x2", "y2")] for r in members])
+                )
+                final = smoothed = np.full(len(frames), np.nan)
+                if len(frames) >= MIN_TRACK_FRAMES and len(samples):
+                    images = [cache.setdefault(int(f), cv2.imread(str(frame_paths[f]))) for f in frames]  # BGR
+                    start, stop = int(round(frames[0] / fps * rate)), int(round((frames[-1] + 1) / fps * rate))
+                    scores = detector.score_track(crop_track_gray112(images, boxes, color="bgr"), mfcc_16k(samples[start:stop], rate))
+                    final = np.full(len(frames), np.nan)
+                    final[: len(scores.final)] = scores.final
+                    smoothed = scores.smoothed
+                for k, frame in enumerate(frames):
+                    out_rows.append({"track": track, "frame": int(frame), "time_s": round(frame / fps, 4),
+                                     "asd_final": float(final[k]), "asd_smoothed": float(smoothed[k])})
+            write_tsv(out_dir / f"{item.name}.tsv", out_rows, ASD_COLUMNS)
+        except Exception as err:  # noqa: BLE001 - the rules still decide this utterance
+            log.exception("%s: active speaker detection failed", item.name)
+            write_tsv(out_dir / f"{item.name}.tsv", [], ASD_COLUMNS)
+            (out_dir / f"{item.name}.error").write_text(failure_reason(err) + "\n")
+    write_status(out_dir / "status.tsv", status)
+    return status
+
+
 # --------------------------------------------------------------------------------------------- 4. evidence
 TRACK_EVIDENCE_COLUMNS = [
     "track", "n_frames", "first_time_s", "last_time_s", "open_close_count", "open_fraction", "movement",
     "av_correlation", "av_lag_frames", "vote_open_close", "vote_movement", "vote_av", "votes", "n_rules",
-    "speaking_score", "possible_speaker", "note",
+    "speaking_score", "rules_possible", "asd_mean", "asd_speaking_fraction", "asd_sure", "asd_speaking",
+    "decided_by", "possible_speaker", "note",
 ]
-FRAME_EVIDENCE_COLUMNS = ["track", "frame", "time_s", "mouth_gap", "mouth_width", "movement", "audio_db"]
+FRAME_EVIDENCE_COLUMNS = ["track", "frame", "time_s", "mouth_gap", "mouth_width", "movement", "audio_db", "asd_score"]
 
 
-def speaker_evidence(items: list[BatchItem], faces_dir: Path, audio_dir: Path, out_dir: Path, rule_settings, envelope_window_s: float) -> dict:
-    """Per utterance: `{utt}.tsv` (one row per track: every rule's score and vote, possible speaker or
-    not) and `{utt}_frames.tsv` (the per-frame series behind them)."""
+def speaker_evidence(items: list[BatchItem], faces_dir: Path, audio_dir: Path, out_dir: Path, rule_settings,
+                     envelope_window_s: float, asd_dir: Path | None = None, mode: str = "rules",
+                     asd_settings=None, no_asd_note: str = "") -> dict:
+    """Per utterance: `{utt}.tsv` (one row per track: every rule's score and vote, the ASD's verdict when
+    it ran, which signal decided, possible speaker or not) and `{utt}_frames.tsv` (the per-frame series
+    behind them); `detection.tsv` says per utterance how its possible speakers were found."""
     from facseq.rules import audio_envelope, mouth_series, track_rule_scores, vote_possible_speakers
+    from facseq.speakers import AsdSettings, fuse, summarise_asd
+
+    asd_settings = asd_settings or AsdSettings()
+    detection_rows = []
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -309,16 +377,48 @@ def speaker_evidence(items: list[BatchItem], faces_dir: Path, audio_dir: Path, o
                         "audio_db": float(envelope[min(int(frame), len(envelope) - 1)]) if envelope is not None else float("nan"),
                     })
             vote_possible_speakers(evidence, rule_settings)
-            note = "" if envelope is not None else "no audio: lip/audio rule not used"
+            asd, asd_scores = None, {}
+            if asd_dir is not None:
+                asd_scores = read_asd_scores(Path(asd_dir), item.name)
+                error = Path(asd_dir) / f"{item.name}.error"
+                if not error.is_file():
+                    asd = {t: summarise_asd(t, np.array(list(v.values())), asd_settings) for t, v in asd_scores.items()}
+            possible, decided_by, how = fuse({e.track: e.possible_speaker for e in evidence}, asd, mode)
+            if asd_dir is not None and asd is None:
+                how = f"rules (ASD failed: {(Path(asd_dir) / f'{item.name}.error').read_text().strip()})"
+            elif asd_dir is None:
+                how = f"rules only ({no_asd_note})" if no_asd_note else "rules"
+            for e in evidence:
+                verdict = (asd or {}).get(e.track)
+                e.extra.update(rules_possible=e.possible_speaker, decided_by=decided_by[e.track],
+                               asd_mean=verdict.mean_score if verdict else float("nan"),
+                               asd_speaking_fraction=verdict.speaking_fraction if verdict else float("nan"),
+                               asd_sure=verdict.sure if verdict else None, asd_speaking=verdict.speaking if verdict else None)
+                e.possible_speaker = possible[e.track]
+            for row in frame_rows:
+                row["asd_score"] = asd_scores.get(row["track"], {}).get(row["frame"], float("nan"))
+            if envelope is None:
+                how += "; no audio: lip/audio rule not used"
+            detection_rows.append({"utterance": item.name, "speaker_detection": how})
             write_tsv(out_dir / f"{item.name}.tsv", [e.row() for e in evidence], TRACK_EVIDENCE_COLUMNS)
             write_tsv(out_dir / f"{item.name}_frames.tsv", frame_rows, FRAME_EVIDENCE_COLUMNS)
-            if note:
-                log.info("%s: %s", item.name, note)
         except Exception as err:  # noqa: BLE001
             log.exception("%s: speaker evidence failed", item.name)
             status[item.name] = ("failed", f"evidence: {failure_reason(err)}")
+    write_tsv(out_dir / "detection.tsv", detection_rows, ["utterance", "speaker_detection"])
     write_status(out_dir / "status.tsv", status)
     return status
+
+
+def read_asd_scores(asd_dir: Path, name: str) -> dict[int, dict[int, float]]:
+    """track -> frame -> smoothed ASD score."""
+    path = Path(asd_dir) / f"{name}.tsv"
+    scores: dict[int, dict[int, float]] = {}
+    if path.is_file():
+        for row in read_tsv(path):
+            value = float(row["asd_smoothed"]) if row["asd_smoothed"] else float("nan")
+            scores.setdefault(int(row["track"]), {})[int(row["frame"])] = value
+    return scores
 
 
 def mouth_movement_all(series) -> np.ndarray:
@@ -333,7 +433,7 @@ def mouth_movement_all(series) -> np.ndarray:
 # --------------------------------------------------------------------------------------------- 5. selection
 DECISION_COLUMNS = [
     "utterance", "speaker", "in_library", "status", "reason", "n_tracks", "n_possible_speakers", "candidates",
-    "n_clusters", "chosen_cluster", "similarity", "n_faces", "has_audio", "clip",
+    "n_clusters", "chosen_cluster", "similarity", "n_faces", "decided_by", "speaker_detection", "has_audio", "clip",
 ]
 FACE_COLUMNS = ["crop", "frame", "time_s", "x1", "y1", "x2", "y2", "track", "cluster", "similarity", "probability", "source_crop"]
 CLUSTER_COLUMNS = ["cluster", "n_faces", "isolated", "eligible", "speaker_similarity", "best_role", "best_role_similarity", "tracks", "chosen"]
@@ -359,6 +459,8 @@ def select_speaker(
     status = read_status(Path(evidence_dir) / "status.tsv")
     media = media_info(audio_dir)
     library = load_library(library_path)
+    detection_tsv = Path(evidence_dir) / "detection.tsv"
+    detection = {r["utterance"]: r["speaker_detection"] for r in read_tsv(detection_tsv)} if detection_tsv.is_file() else {}
     decisions = []
     for item in items:
         utt_out = facseq_dir / item.name
@@ -367,7 +469,8 @@ def select_speaker(
         in_library = item.speaker in library
         has_audio = media.get(item.name, {}).get("has_audio", "")
         decision = {"utterance": item.name, "speaker": item.speaker, "in_library": in_library,
-                    "clip": item.clip, "has_audio": has_audio, "n_faces": 0}
+                    "clip": item.clip, "has_audio": has_audio, "n_faces": 0,
+                    "speaker_detection": detection.get(item.name, "")}
         face_rows: list[dict] = []
         state, reason = status.get(item.name, ("failed", "missing from the previous stage"))
         if state == PENDING:
@@ -411,8 +514,10 @@ def _select_one(item, faces_dir, embeddings_dir, evidence_dir, library, in_libra
     decision = choose_cluster(clusters, item.speaker, in_library, match_settings)
     # Faces that were not embedded take their track's majority cluster and median similarity.
     labels, face_sim = spread_over_tracks([r["track"] for r in candidates], embedded, clustering.labels, emb_sim)
+    competing = sum(c.eligible for c in clusters)
+    decided_by = "face library" if competing > 1 else "speaking evidence (one candidate), checked by the face library"
     extra.update(n_clusters=clustering.n_clusters, chosen_cluster=decision.chosen_cluster,
-                 similarity=decision.similarity, status=decision.status, reason=decision.reason)
+                 similarity=decision.similarity, status=decision.status, reason=decision.reason, decided_by=decided_by)
     cluster_rows = []
     for c in clusters:
         cluster_rows.append({
@@ -517,6 +622,7 @@ def contact_sheets(items: list[BatchItem], faces_dir: Path, evidence_dir: Path, 
             f"tracks {row.get('n_tracks') or 0}, possible speakers {row.get('n_possible_speakers') or 0} "
             f"(clustered: {row.get('candidates') or '-'}), clusters {row.get('n_clusters') or 0}, "
             f"returned faces {row.get('n_faces') or 0}",
+            f"possible speakers from: {row.get('speaker_detection') or '-'}; decided by: {row.get('decided_by') or '-'}",
         ]
         clusters_tsv = Path(select_dir) / f"{item.name}_clusters.tsv"
         clusters, faces, evidence = [], {}, []

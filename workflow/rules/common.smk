@@ -2,6 +2,7 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -48,6 +49,35 @@ def load_batches():
         }
     return batches
 
+
+def asd_plan():
+    """(mode, note): the fusion mode when the ASD runs, else None and why it does not."""
+    asd = config["asd"]
+    if asd["mode"] == "rules":
+        return None, "asd.mode is rules"
+    weights = asd["weights"]
+    problem = (
+        "no ASD weights configured (asd.weights)"
+        if not weights
+        else (f"ASD weights {weights} not found" if not Path(weights).is_file() else "")
+    )
+    if problem:
+        if asd["mode"] == "auto":
+            return None, problem
+        raise WorkflowError(f"asd.mode={asd['mode']} needs the ASD: {problem}")
+    if config["frames"]["fps"] != 25:
+        raise WorkflowError(
+            "the active speaker detector needs frames at 25 fps (frames.fps: 25)"
+        )
+    return ("both" if asd["mode"] == "auto" else asd["mode"]), ""
+
+
+ASD_MODE, NO_ASD_NOTE = asd_plan()
+if ASD_MODE is None:
+    logger.warning(
+        f"Active speaker detection is off: {NO_ASD_NOTE}. Possible speakers come from the multimodal "
+        "rules only (recorded in decisions: speaker_detection)."
+    )
 
 BATCHES = load_batches()
 SPLIT_OF_NAME = {meld.output_name(split): split for split in config["splits"]}
@@ -114,3 +144,31 @@ def final_outputs():
             str(RESULTS / "decisions" / f"{name}_summary.html"),
         ]
     return outputs
+
+
+def evidence_inputs(wildcards):
+    inputs = {"faces": batch_dir("faces"), "audio": batch_dir("audio")}
+    if ASD_MODE is not None:
+        inputs["asd"] = batch_dir("asd")
+    return {k: v.format(**wildcards) for k, v in inputs.items()}
+
+
+def checkpoint_url(wildcards):
+    from facseq.asd import CHECKPOINTS
+
+    official = {c.file_name: c for c in CHECKPOINTS.values()}
+    if wildcards.file_name not in official:
+        raise WorkflowError(
+            f"unknown checkpoint {wildcards.file_name}; known: {sorted(official)}"
+        )
+    return config["asd"]["urls"].get(
+        wildcards.file_name, official[wildcards.file_name].url
+    )
+
+
+def checkpoint_sha256(wildcards):
+    from facseq.asd import CHECKPOINTS
+
+    return {c.file_name: c.sha256 for c in CHECKPOINTS.values()}.get(
+        wildcards.file_name
+    )

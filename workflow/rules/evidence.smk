@@ -1,8 +1,7 @@
 rule speaker_evidence:
     """The paper's multimodal rules per face track: open-close count, mouth movement, lip/audio agreement."""
     input:
-        faces=batch_dir("faces"),
-        audio=batch_dir("audio"),
+        unpack(evidence_inputs),
     output:
         directory(batch_dir("evidence")),
     log:
@@ -17,5 +16,8 @@ rule speaker_evidence:
     params:
         batch=batch_items,
         rules=config["rules"],
+        asd=config["asd"],
+        mode=ASD_MODE or "rules",
+        no_asd_note=NO_ASD_NOTE,
     script:
         "../scripts/speaker_evidence.py"

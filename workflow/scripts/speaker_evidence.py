@@ -3,6 +3,7 @@ from _common import settings, start
 log = start(snakemake)  # noqa: F821
 
 from facseq.rules import RuleSettings  # noqa: E402
+from facseq.speakers import AsdSettings  # noqa: E402
 from facseq.stages import batch_items, speaker_evidence  # noqa: E402
 
 speaker_evidence(
@@ -12,4 +13,8 @@ speaker_evidence(
     snakemake.output[0],
     settings(RuleSettings, snakemake.params.rules),
     snakemake.params.rules["envelope_window_s"],
+    snakemake.input.get("asd"),
+    snakemake.params.mode,
+    settings(AsdSettings, snakemake.params.asd),
+    snakemake.params.no_asd_note,
 )

@@ -1,0 +1,16 @@
+from _common import start
+
+log = start(snakemake)  # noqa: F821
+
+from facseq.stages import active_speaker, batch_items  # noqa: E402
+
+active_speaker(
+    batch_items(snakemake.params.batch),
+    snakemake.input.frames,
+    snakemake.input.faces,
+    snakemake.input.audio,
+    snakemake.output[0],
+    snakemake.params.backend,
+    snakemake.input.weights,
+    snakemake.params.device,
+)
