@@ -76,6 +76,9 @@ def test_statuses_cover_every_failure_mode(demo):
     reasons = [d["reason"] for d in decisions.values() if d["status"] == "no_video"]
     assert any("not found" in r for r in reasons) and any("empty" in r for r in reasons)
     assert all(".mp4" in r for r in reasons), "a bad clip's reason names the file"
+    processed = [d for d in decisions.values() if d["status"] in ("ok", "speaker_offscreen")]
+    # No ASD weights in the default config: said once per utterance in decisions (and once in the log).
+    assert all(d["speaker_detection"].startswith("rules only (no ASD weights configured") for d in processed)
     no_audio = [d for d in decisions.values() if d["has_audio"] == "no"]
     assert no_audio and all(d["status"] == "ok" for d in no_audio), "a clip without audio still gets its speaker"
 

@@ -60,16 +60,7 @@ def extract_frames(path: str | Path, out_dir: str | Path, fps: float | None, qua
     video = stream.video
     if fps:
         video = video.filter("fps", fps=fps)
-    try:
-        (
-            ffmpeg.output(video, str(out_dir / "%06d.jpg"), start_number=0, **{"q:v": quality})
-            .global_args("-nostdin", "-loglevel", "error")
-            .overwrite_output()
-            .run(capture_stdout=True, capture_stderr=True)
-        )
-    except ffmpeg.Error as err:
-        detail = (err.stderr or b"").decode(errors="replace").strip().splitlines()
-        raise MediaError(f"{path}: frame decoding failed ({detail[-1] if detail else 'ffmpeg failed'})") from err
+    _run(ffmpeg.output(video, str(out_dir / "%06d.jpg"), start_number=0, **{"q:v": quality}), path, "frame decoding")
     count = len(list(out_dir.glob("*.jpg")))
     if count == 0:
         raise MediaError(f"{path}: no frame could be decoded")
@@ -78,17 +69,16 @@ def extract_frames(path: str | Path, out_dir: str | Path, fps: float | None, qua
 
 def extract_audio(path: str | Path, wav_path: str | Path, rate: int = AUDIO_RATE) -> None:
     """Write the clip's audio as 16-bit mono PCM WAV at `rate` Hz (the clip must have an audio stream)."""
+    _run(ffmpeg.input(str(path)).audio.output(str(wav_path), ac=1, ar=rate, acodec="pcm_s16le"), path, "audio extraction")
+
+
+def _run(output, path, what: str) -> None:
+    """Run an ffmpeg-python output quietly; a failure becomes a MediaError naming the clip."""
     try:
-        (
-            ffmpeg.input(str(path))
-            .audio.output(str(wav_path), ac=1, ar=rate, acodec="pcm_s16le")
-            .global_args("-nostdin", "-loglevel", "error")
-            .overwrite_output()
-            .run(capture_stdout=True, capture_stderr=True)
-        )
+        output.global_args("-nostdin", "-loglevel", "error").overwrite_output().run(capture_stdout=True, capture_stderr=True)
     except ffmpeg.Error as err:
         detail = (err.stderr or b"").decode(errors="replace").strip().splitlines()
-        raise MediaError(f"{path}: audio extraction failed ({detail[-1] if detail else 'ffmpeg failed'})") from err
+        raise MediaError(f"{path}: {what} failed ({detail[-1] if detail else 'ffmpeg failed'})") from err
 
 
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:

@@ -40,6 +40,13 @@ def _pending(status: dict[str, tuple[str, str]], name: str) -> bool:
     return status.get(name, (PENDING, ""))[0] == PENDING
 
 
+def _stage_start(out_dir: Path, previous_status: Path, audio_dir: Path):
+    """The output folder (created), the previous stage's statuses and the clips' media facts."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir, read_status(previous_status), media_info(audio_dir)
+
+
 def _read_rgb(path: Path) -> np.ndarray:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
@@ -99,10 +106,7 @@ def detect_faces(items: list[BatchItem], frames_dir: Path, audio_dir: Path, out_
     from facseq.faces import FaceDetector, FaceMesh, crop_face
     from facseq.track import link_tracks, shot_starts
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    status = read_status(Path(audio_dir) / "status.tsv")
-    media = media_info(audio_dir)
+    out_dir, status, media = _stage_start(out_dir, Path(audio_dir) / "status.tsv", audio_dir)
     detector, mesh = FaceDetector(settings), FaceMesh(settings)
     try:
         for item in items:
@@ -185,10 +189,7 @@ def embed_faces(items: list[BatchItem], faces_dir: Path, audio_dir: Path, out_di
     from facseq.embed import make_embedder
     from facseq.faces import CROP_SIZE, box_in_crop
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    status = read_status(Path(faces_dir) / "status.tsv")
-    media = media_info(audio_dir)
+    out_dir, status, media = _stage_start(out_dir, Path(faces_dir) / "status.tsv", audio_dir)
     embedder = make_embedder(backend, weights, device)
     for item in items:
         if not _pending(status, item.name):
@@ -275,10 +276,7 @@ def active_speaker(items: list[BatchItem], frames_dir: Path, faces_dir: Path, au
     from facseq.asd import crop_track_gray112, load_detector, mfcc_16k
     from facseq.asd.preprocess import MIN_TRACK_FRAMES
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    status = read_status(Path(faces_dir) / "status.tsv")
-    media = media_info(audio_dir)
+    out_dir, status, media = _stage_start(out_dir, Path(faces_dir) / "status.tsv", audio_dir)
     detector = load_detector(backend, weights, device)
     for item in items:
         if not _pending(status, item.name):
@@ -338,10 +336,7 @@ def speaker_evidence(items: list[BatchItem], faces_dir: Path, audio_dir: Path, o
     asd_settings = asd_settings or AsdSettings()
     detection_rows = []
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    status = read_status(Path(faces_dir) / "status.tsv")
-    media = media_info(audio_dir)
+    out_dir, status, media = _stage_start(out_dir, Path(faces_dir) / "status.tsv", audio_dir)
     for item in items:
         if not _pending(status, item.name):
             continue
@@ -454,10 +449,8 @@ def select_speaker(
     """Cluster the possible speakers' faces, match them with the library, and write the chosen sequence:
     `facseq_dir/{utt}/NNNNNN.jpg` + `faces.tsv` (the contract's output, rewritten whole on every run),
     `out_dir/{utt}_clusters.tsv` (every cluster with its similarities) and `out_dir/decisions.tsv`."""
-    out_dir, facseq_dir = Path(out_dir), Path(facseq_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    status = read_status(Path(evidence_dir) / "status.tsv")
-    media = media_info(audio_dir)
+    out_dir, status, media = _stage_start(out_dir, Path(evidence_dir) / "status.tsv", audio_dir)
+    facseq_dir = Path(facseq_dir)
     library = load_library(library_path)
     detection_tsv = Path(evidence_dir) / "detection.tsv"
     detection = {r["utterance"]: r["speaker_detection"] for r in read_tsv(detection_tsv)} if detection_tsv.is_file() else {}
