@@ -81,3 +81,37 @@ def test_download_rule_fetches_a_local_url_and_checks_sha256(tmp_path):
     result = run_snakemake("--cores", "1", str(target), *args, bad, check=False)
     assert result.returncode != 0 and not target.exists()
     assert "sha256" in (result.stdout + result.stderr).lower()
+
+
+def test_asd_excludes_still_faces_on_the_demo(tmp_path):
+    """A talking face scores speaking and the still listener does not, so the possible speakers leave
+    the listener out; the answers stay right (the generator knows who speaks)."""
+    import json
+
+    from facseq.demo import build_demo
+
+    weights = require_shared("fixtures", "asd", "light_asd", "finetuning_TalkSet.model")
+    build_demo(tmp_path / "data")
+    truth = json.loads((tmp_path / "data" / "ground_truth.json").read_text())["utterances"]
+    meld_root, results = tmp_path / "data" / "meld", tmp_path / "results"
+    args = config_args(meld_root, meld_root, tmp_path / "data" / "face_library", results)
+    run_snakemake("--cores", "2", *args, f'asd={{"weights": "{weights}"}}')
+    decisions = check_split_outputs(results, "val", list(truth))
+    still_checked = talking_checked = 0
+    for name, expected in truth.items():
+        assert decisions[name]["status"] == expected["expected_status"], (name, decisions[name])
+        if expected["expected_status"] not in ("ok", "speaker_offscreen") or not expected["has_audio"]:
+            continue
+        rows = evidence(results, name)
+        detections = read_tsv(next(results.glob(f"work/dev/*/faces/{name}/detections.tsv")))
+        for row in rows:
+            xs = [float(d["x1"]) for d in detections if d["track"] == row["track"]]
+            face = min(expected["faces"], key=lambda f: abs(f["box"][0] - sum(xs) / len(xs)))
+            assert row["decided_by"] == "asd", row
+            if face["still"]:
+                assert row["asd_speaking"] == "no" and row["possible_speaker"] == "no", (name, row)
+                still_checked += 1
+            elif face["mouth_moves"]:
+                assert row["asd_speaking"] == "yes", (name, row)
+                talking_checked += 1
+    assert still_checked >= 2 and talking_checked >= 4
