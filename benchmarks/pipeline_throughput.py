@@ -86,11 +86,11 @@ def run(name: str, spec: dict, cores: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("which", nargs="*", default=["demo", "fixture"], choices=["demo", "fixture"])
+    parser.add_argument("which", nargs="*", choices=["demo", "fixture"], help="default: both")
     parser.add_argument("--cores", type=int, default=2)
     args = parser.parse_args()
     specs = datasets()
-    for name in args.which:
+    for name in args.which or ["demo", "fixture"]:
         run(name, specs[name], args.cores)
 
 

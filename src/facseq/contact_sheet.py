@@ -25,6 +25,39 @@ def _evenly(items: list, n: int) -> list:
     return [items[int(round(i))] for i in np.linspace(0, len(items) - 1, n)]
 
 
+STRIP_HEIGHT = 36
+
+
+def _series(values: list[str]) -> np.ndarray:
+    return np.array([float(v) if v not in ("", None) else np.nan for v in values], dtype=np.float64)
+
+
+def draw_track_strip(draw: ImageDraw.ImageDraw, x0: int, y0: int, width: int, frames: list[dict], n_frames: int) -> None:
+    """Per-frame evidence of one track over the clip's frames: ASD score as bars (green >= 0, red < 0),
+    mouth opening as a blue line, audio energy as a grey line."""
+    draw.rectangle((x0, y0, x0 + width, y0 + STRIP_HEIGHT), outline=(200, 200, 200))
+    if not frames:
+        return
+    step = width / max(n_frames, 1)
+    mid = y0 + STRIP_HEIGHT / 2
+    index = np.array([int(f["frame"]) for f in frames])
+    asd = _series([f.get("asd_score", "") for f in frames])
+    for i, value in zip(index, asd):
+        if np.isfinite(value):
+            top = mid - np.clip(value, -4, 4) / 4 * (STRIP_HEIGHT / 2 - 1)
+            draw.rectangle((x0 + i * step, min(mid, top), x0 + (i + 1) * step - 1, max(mid, top)),
+                           fill=(60, 170, 60) if value >= 0 else (210, 80, 80))
+    for key, colour in (("audio_db", (140, 140, 140)), ("mouth_gap", (40, 70, 220))):
+        values = _series([f.get(key, "") for f in frames])
+        finite = np.isfinite(values)
+        if finite.sum() < 2:
+            continue
+        lo, hi = np.nanmin(values), np.nanmax(values)
+        scaled = (values - lo) / (hi - lo if hi > lo else 1.0)
+        points = [(x0 + (i + 0.5) * step, y0 + STRIP_HEIGHT - 2 - v * (STRIP_HEIGHT - 4)) for i, v, ok in zip(index, scaled, finite) if ok]
+        draw.line(points, fill=colour, width=1)
+
+
 def render_contact_sheet(
     title: str,
     decision_lines: list[str],
@@ -32,9 +65,12 @@ def render_contact_sheet(
     cluster_faces: dict[int, list[Path]],
     evidence: list[dict],
     out_path: Path,
+    frame_evidence: dict[int, list[dict]] | None = None,
+    n_frames: int = 0,
 ) -> None:
     """clusters: rows of `{utt}_clusters.tsv`; cluster_faces: crop paths per cluster in time order;
-    evidence: rows of the per-track speaker-evidence table."""
+    evidence: rows of the per-track speaker-evidence table; frame_evidence: its per-frame rows by track."""
+    frame_evidence = frame_evidence or {}
     font = _font()
     header = [title] + decision_lines
     evidence_lines = [
@@ -47,7 +83,9 @@ def render_contact_sheet(
         for e in evidence
     ]
     rows_height = max(len(clusters), 1) * (THUMB + 2 * PAD)
-    height = PAD * 2 + LINE * (len(header) + len(evidence_lines) + 1) + rows_height
+    strips = sorted(frame_evidence)
+    strips_height = len(strips) * (STRIP_HEIGHT + PAD) + (LINE if strips else 0)
+    height = PAD * 2 + LINE * (len(header) + len(evidence_lines) + 1) + rows_height + strips_height
     sheet = Image.new("RGB", (WIDTH, height), (250, 250, 250))
     draw = ImageDraw.Draw(sheet)
     y = PAD
@@ -82,5 +120,13 @@ def render_contact_sheet(
     for line in evidence_lines:
         draw.text((PAD, y), line[:170], fill=(30, 30, 90), font=font)
         y += LINE
+    if strips:
+        draw.text((PAD, y), "per frame: ASD score (bars, green = speaking), mouth opening (blue), audio energy (grey)",
+                  fill=(30, 30, 90), font=font)
+        y += LINE
+    for track in strips:
+        draw.text((PAD, y + STRIP_HEIGHT // 2 - 6), f"track {track}", fill=(30, 30, 90), font=font)
+        draw_track_strip(draw, PAD + 190, y, WIDTH - PAD * 2 - 190, frame_evidence[track], n_frames)
+        y += STRIP_HEIGHT + PAD
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out_path)

@@ -625,6 +625,11 @@ def contact_sheets(items: list[BatchItem], faces_dir: Path, evidence_dir: Path, 
             for face in read_tsv(Path(select_dir) / f"{item.name}_faces.tsv"):
                 path = Path(faces_dir) / item.name / "crops" / crops[face["det"]]
                 faces.setdefault(int(face["cluster"]), []).append(path)
+        frame_evidence, n_frames = {}, 0
         if (Path(evidence_dir) / f"{item.name}.tsv").is_file():
             evidence = read_tsv(Path(evidence_dir) / f"{item.name}.tsv")
-        render_contact_sheet(f"{item.name}  ({item.clip})", lines, clusters, faces, evidence, out_dir / f"{item.name}.png")
+            for row in read_tsv(Path(evidence_dir) / f"{item.name}_frames.tsv"):
+                frame_evidence.setdefault(int(row["track"]), []).append(row)
+                n_frames = max(n_frames, int(row["frame"]) + 1)
+        render_contact_sheet(f"{item.name}  ({item.clip})", lines, clusters, faces, evidence,
+                             out_dir / f"{item.name}.png", frame_evidence, n_frames)
