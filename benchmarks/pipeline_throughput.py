@@ -86,10 +86,13 @@ def run(name: str, spec: dict, cores: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("which", nargs="*", choices=["demo", "fixture"], help="default: both")
+    parser.add_argument("which", nargs="*", help="demo and/or fixture (default: both)")
     parser.add_argument("--cores", type=int, default=2)
     args = parser.parse_args()
     specs = datasets()
+    unknown = set(args.which) - set(specs)
+    if unknown:
+        parser.error(f"unknown dataset(s) {sorted(unknown)}; choose from {sorted(specs)}")
     for name in args.which or ["demo", "fixture"]:
         run(name, specs[name], args.cores)
 
