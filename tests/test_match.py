@@ -239,3 +239,25 @@ def test_one_face_per_frame_nan_loses_to_any_score():
     keep = one_face_per_frame(np.array([0, 0, 1]), np.array([np.nan, -5.0, np.nan]))
     np.testing.assert_array_equal(keep, [1, 2])
     assert one_face_per_frame(np.zeros(0, int), np.zeros(0)).shape == (0,)
+
+
+def _stranger(cluster, best_sim, n=10):
+    from facseq.match import ClusterMatch
+
+    return ClusterMatch(cluster, n, False, True, float("nan"), "Joey", best_sim, {"Joey": best_sim})
+
+
+def test_lip_audio_picks_among_several_passerby_clusters():
+    from facseq.match import MatchSettings, choose_cluster
+
+    clusters = [_stranger(0, 0.50), _stranger(1, 0.70), _stranger(2, 0.97)]  # 2 is the leading role Joey
+    settings = MatchSettings(min_similarity=0.92, av_margin=0.15)
+    # Without lip/audio evidence: the paper's rule, least similar to the leading roles.
+    assert choose_cluster(clusters, "Stranger", False, settings).chosen_cluster == 0
+    # The second stranger's lips follow the voice clearly better: it is the speaker.
+    decision = choose_cluster(clusters, "Stranger", False, settings, {0: 0.05, 1: 0.60, 2: 0.9})
+    assert decision.status == "ok" and decision.chosen_cluster == 1 and "follow the voice" in decision.reason
+    # A lead under the margin is no evidence: back to the least similar cluster.
+    assert choose_cluster(clusters, "Stranger", False, settings, {0: 0.50, 1: 0.60}).chosen_cluster == 0
+    # A leading role's lip/audio agreement never makes it a passer-by.
+    assert choose_cluster([_stranger(0, 0.5), _stranger(2, 0.97)], "Stranger", False, settings, {2: 0.9}).chosen_cluster == 0

@@ -23,6 +23,7 @@ class MatchSettings:
     min_similarity: float = 0.92
     top_k: int = 3  # a face's similarity to a role: mean of its top-k library images
     min_cluster_faces: int = 3  # smaller clusters compete only when there is nothing else
+    av_margin: float = 0.15  # lip/audio correlation lead that picks one of several passer-by clusters
 
 
 @dataclass
@@ -93,7 +94,15 @@ def score_clusters(
     return clusters, face_sim
 
 
-def choose_cluster(clusters: list[ClusterMatch], speaker: str, in_library: bool, settings: MatchSettings) -> Decision:
+def choose_cluster(
+    clusters: list[ClusterMatch],
+    speaker: str,
+    in_library: bool,
+    settings: MatchSettings,
+    lip_audio: dict[int, float] | None = None,
+) -> Decision:
+    """lip_audio: cluster -> best lip/audio correlation of its tracks; it breaks the tie between several
+    clusters that are no leading role (the paper's passer-by rule alone would take the least similar)."""
     eligible = [c for c in clusters if c.eligible]
     if not eligible:
         return Decision("speaker_offscreen", "no face cluster to choose from", None, float("nan"), clusters)
@@ -113,6 +122,16 @@ def choose_cluster(clusters: list[ClusterMatch], speaker: str, in_library: bool,
         roles = ", ".join(f"cluster {c.cluster}={c.best_role} ({c.best_role_similarity:.3f})" for c in eligible)
         reason = f"passer-by {speaker or '(no name)'}: every face cluster is a leading role ({roles})"
         return Decision("speaker_offscreen", reason, None, float("nan"), clusters)
+    if len(strangers) > 1 and lip_audio:
+        ranked = sorted(strangers, key=lambda c: -np.nan_to_num(lip_audio.get(c.cluster, np.nan), nan=-2.0))
+        first, second = (lip_audio.get(c.cluster, np.nan) for c in ranked[:2])
+        if np.isfinite(first) and (not np.isfinite(second) or first - second >= settings.av_margin):
+            chosen = ranked[0]
+            reason = (
+                f"passer-by {speaker or '(no name)'}: {len(strangers)} clusters are no leading role; cluster "
+                f"{chosen.cluster} has the lips that follow the voice (lip/audio r {first:.2f} vs {second:.2f})"
+            )
+            return Decision("ok", reason, chosen.cluster, chosen.best_role_similarity, clusters)
     chosen = min(strangers, key=lambda c: (np.nan_to_num(c.best_role_similarity, nan=-1.0), -c.n_faces))
     reason = (
         f"passer-by {speaker or '(no name)'}: cluster {chosen.cluster} least similar to the leading roles "

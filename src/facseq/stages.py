@@ -504,11 +504,19 @@ def _select_one(item, faces_dir, embeddings_dir, evidence_dir, library, in_libra
     emb = vectors[[candidates[i]["det"] for i in embedded]]
     clustering = cluster_faces(emb, cluster_settings)
     clusters, emb_sim = score_clusters(emb, clustering.labels, clustering.isolated, library, item.speaker, match_settings)
-    decision = choose_cluster(clusters, item.speaker, in_library, match_settings)
+    track_av = {int(e["track"]): float(e["av_correlation"]) if e["av_correlation"] else np.nan for e in evidence}
+    lip_audio = {}
+    for i, label in zip(embedded, clustering.labels):
+        value = track_av.get(candidates[i]["track"], np.nan)
+        if np.isfinite(value):
+            lip_audio[int(label)] = max(lip_audio.get(int(label), -1.0), value)
+    decision = choose_cluster(clusters, item.speaker, in_library, match_settings, lip_audio)
     # Faces that were not embedded take their track's majority cluster and median similarity.
     labels, face_sim = spread_over_tracks([r["track"] for r in candidates], embedded, clustering.labels, emb_sim)
     competing = sum(c.eligible for c in clusters)
     decided_by = "face library" if competing > 1 else "speaking evidence (one candidate), checked by the face library"
+    if "lips that follow the voice" in decision.reason:
+        decided_by = "lip/audio agreement among passer-by clusters"
     extra.update(n_clusters=clustering.n_clusters, chosen_cluster=decision.chosen_cluster,
                  similarity=decision.similarity, status=decision.status, reason=decision.reason, decided_by=decided_by)
     cluster_rows = []
