@@ -504,7 +504,7 @@ def _select_one(item, faces_dir, embeddings_dir, evidence_dir, library, in_libra
     emb = vectors[[candidates[i]["det"] for i in embedded]]
     clustering = cluster_faces(emb, cluster_settings)
     clusters, emb_sim = score_clusters(emb, clustering.labels, clustering.isolated, library, item.speaker, match_settings)
-    track_av = {int(e["track"]): float(e["av_correlation"]) if e["av_correlation"] else np.nan for e in evidence}
+    track_av = {int(e["track"]): float(e["av_correlation"]) if e.get("av_correlation") else np.nan for e in evidence}
     lip_audio = {}
     for i, label in zip(embedded, clustering.labels):
         value = track_av.get(candidates[i]["track"], np.nan)
