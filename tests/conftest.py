@@ -44,3 +44,26 @@ def config_args(meld_root, annotations, face_library, results, splits="[dev]", *
         f"results={results}",
         *extra,
     ]
+
+
+def load_benchmark(name: str):
+    """Import a script of benchmarks/ (not a package) as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+dag_build = load_benchmark("dag_build")
+
+
+def meld_standin(tmp_path_factory, folder: str, **kwargs) -> dict:
+    """The full-MELD stand-in of benchmarks/dag_build.py (real CSVs, empty clips), or skip when the
+    shared CSVs are absent."""
+    source = dag_build.shared_meld()
+    if source is None:
+        pytest.skip(f"MELD annotation CSVs absent under {dag_build.shared_dir() / 'data' / 'meld'} "
+                    "(the shared data sits beside the repository, or set FACSEQ_SHARED)")
+    return dag_build.make_standin(tmp_path_factory.mktemp(folder), source, **kwargs)

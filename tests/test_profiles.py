@@ -8,7 +8,6 @@ those queries and refuses anything else (it cannot create an environment).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -38,9 +37,7 @@ KNOWN_RESOURCES = {
     "cpus_per_gpu", "gpu", "gpu_model", "gres",
 }
 
-_spec = importlib.util.spec_from_file_location("dag_build", REPO / "benchmarks" / "dag_build.py")
-dag_build = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(dag_build)
+from conftest import dag_build, meld_standin  # noqa: E402
 
 CONDA_STUB = """#!/bin/sh
 # conda stand-in for dry runs: answers what Snakemake asks before building the DAG, refuses the rest.
@@ -174,11 +171,7 @@ def test_effective_settings_local():
 # ------------------------------------------------------------------------------------------ dry runs
 @pytest.fixture(scope="module")
 def standin(tmp_path_factory):
-    source = dag_build.shared_meld()
-    if source is None:
-        pytest.skip(f"MELD annotation CSVs absent under {dag_build.shared_dir() / 'data' / 'meld'} "
-                    "(the shared data sits beside the repository, or set FACSEQ_SHARED)")
-    return dag_build.make_standin(tmp_path_factory.mktemp("profiles_standin"), source, splits=("dev",))
+    return meld_standin(tmp_path_factory, "profiles_standin", splits=("dev",))
 
 
 def dry_run(standin, *extra: str, env=None) -> tuple[int, str]:

@@ -7,7 +7,6 @@ is printed for information only; benchmarks/dag_build.py measures it.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import time
 from pathlib import Path
@@ -15,9 +14,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("dag_build", REPO / "benchmarks" / "dag_build.py")
-dag_build = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(dag_build)
+from conftest import dag_build, meld_standin  # noqa: E402
 
 DIALOGUES_PER_BATCH = 8
 # MELD as published: dialogues per split and the batches of 8 they make.
@@ -58,11 +55,7 @@ def per_batch_rules() -> set[str]:
 
 @pytest.fixture(scope="module")
 def standin(tmp_path_factory):
-    source = dag_build.shared_meld()
-    if source is None:
-        pytest.skip(f"MELD annotation CSVs absent under {dag_build.shared_dir() / 'data' / 'meld'} "
-                    "(the shared data sits beside the repository, or set FACSEQ_SHARED)")
-    return dag_build.make_standin(tmp_path_factory.mktemp("meld_standin"), source)
+    return meld_standin(tmp_path_factory, "meld_standin")
 
 
 def test_standin_is_full_meld(standin):
