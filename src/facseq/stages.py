@@ -296,7 +296,10 @@ def active_speaker(items: list[BatchItem], frames_dir: Path, faces_dir: Path, au
                 )
                 final = smoothed = np.full(len(frames), np.nan)
                 if len(frames) >= MIN_TRACK_FRAMES and len(samples):
-                    images = [cache.setdefault(int(f), cv2.imread(str(frame_paths[f]))) for f in frames]  # BGR
+                    for f in frames:  # decode each frame once, however many tracks it holds
+                        if int(f) not in cache:
+                            cache[int(f)] = cv2.imread(str(frame_paths[f]))  # BGR, as the reference crops
+                    images = [cache[int(f)] for f in frames]
                     start, stop = int(round(frames[0] / fps * rate)), int(round((frames[-1] + 1) / fps * rate))
                     scores = detector.score_track(crop_track_gray112(images, boxes, color="bgr"), mfcc_16k(samples[start:stop], rate))
                     final = np.full(len(frames), np.nan)
