@@ -5,8 +5,13 @@ Three rules per face track, each a score over time and a vote:
    "open" threshold and comes back below a lower "closed" threshold (hysteresis stops jitter counting);
 2. mouth movement: between consecutive frames, lip landmark motion relative to the eyes (so head motion
    does not count) + change of inner-corner width + change of inner-lip height;
-3. lip/audio agreement: correlation of the mouth-opening series with the audio energy envelope at the
-   frame times, best over small lags (lips lead or trail the voice by up to ~0.2 s).
+3. lip/audio agreement ("voice activity detection"): which frames have speech (Silero VAD, `facseq.vad`)
+   and whether the lips move with it. Its score is the correlation of the mouth-opening series with the
+   audio energy where the VAD hears speech (non-speech sound counts as silence), best over small lags
+   (lips lead or trail the voice by up to ~0.2 s); a track whose lips move only where there is no speech
+   is not a possible speaker, whatever the other rules say. With `speech_activity: energy` (or without
+   VAD) the raw energy envelope is used instead, as before; its correlation is always kept as a second
+   score (`av_energy_correlation`).
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ class RuleSettings:
     av_max_lag_s: float = 0.2
     min_frames: int = 8  # shorter tracks are not judged
     min_votes: int = 2  # rules (of those available) a possible speaker must pass
+    speech_activity: str = "vad"  # "vad": Silero speech probability gates the audio; "energy": raw energy
+    speech_threshold: float = 0.5  # VAD probability from which a frame has speech
+    min_speech_movement: float = 0.3  # share of a track's mouth movement that must fall on speech frames
 
 
 @dataclass
@@ -58,6 +66,8 @@ class TrackEvidence:
     movement: float = float("nan")
     av_correlation: float = float("nan")
     av_lag_frames: int = 0
+    av_energy_correlation: float = float("nan")  # the same correlation with the raw energy envelope
+    speech_movement: float = float("nan")  # movement-weighted mean speech probability (VAD)
     vote_open_close: bool = False
     vote_movement: bool = False
     vote_av: bool | None = None  # None: no audio or too short to judge
@@ -65,6 +75,7 @@ class TrackEvidence:
     n_rules: int = 0
     speaking_score: float = float("nan")
     possible_speaker: bool = False
+    veto: str = ""  # why the track cannot be the speaker despite its votes
     note: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -141,14 +152,33 @@ def lagged_correlation(x: np.ndarray, y: np.ndarray, max_lag: int, min_overlap: 
     return best, best_lag
 
 
+def speech_gated(energy: np.ndarray, speech: np.ndarray, threshold: float) -> np.ndarray:
+    """The energy envelope where there is speech, its floor elsewhere: noise and music count as silence."""
+    energy = np.asarray(energy, dtype=np.float64)
+    return np.where(np.asarray(speech) >= threshold, energy, energy.min(initial=0.0))
+
+
+def speech_share_of_movement(moves: np.ndarray, speech_after: np.ndarray) -> float:
+    """Movement-weighted mean speech probability: ~1 when the lips move while someone speaks, ~0 when
+    they move only in silence or noise (NaN for lips that do not move)."""
+    moves = np.asarray(moves, dtype=np.float64)
+    total = moves.sum()
+    return float((moves * np.asarray(speech_after)).sum() / total) if total > 1e-9 else float("nan")
+
+
 def track_rule_scores(
     track: int,
     series: MouthSeries,
     fps: float,
     settings: RuleSettings,
     envelope_at_frame: np.ndarray | None,
+    speech_at_frame: np.ndarray | None = None,
 ) -> TrackEvidence:
-    """Scores of the three rules for one track; votes are set later by `vote_possible_speakers`."""
+    """Scores of the three rules for one track; votes are set later by `vote_possible_speakers`.
+
+    envelope_at_frame: (n_frames,) audio energy (dB) at each clip frame, None without audio;
+    speech_at_frame: (n_frames,) VAD speech probability at each clip frame (used when
+    `settings.speech_activity` is "vad")."""
     evidence = TrackEvidence(track=track, n_frames=len(series.frames))
     if len(series.frames) < settings.min_frames:
         evidence.note = f"too short to judge ({len(series.frames)} frames with landmarks)"
@@ -162,9 +192,18 @@ def track_rule_scores(
         # Correlate on a contiguous frame grid: fill gaps of the track by interpolation.
         grid = np.arange(series.frames[0], series.frames[-1] + 1)
         gap = np.interp(grid, series.frames, series.gap)
-        energy = envelope_at_frame[np.clip(grid, 0, len(envelope_at_frame) - 1)]
+        at_grid = np.clip(grid, 0, len(envelope_at_frame) - 1)
+        energy = envelope_at_frame[at_grid]
         max_lag = int(round(settings.av_max_lag_s * fps))
-        r, lag = lagged_correlation(gap, energy, max_lag, settings.min_frames)
+        evidence.av_energy_correlation, lag = lagged_correlation(gap, energy, max_lag, settings.min_frames)
+        r = evidence.av_energy_correlation
+        if settings.speech_activity == "vad" and speech_at_frame is not None:
+            speech = np.asarray(speech_at_frame)[at_grid]
+            r, lag = lagged_correlation(gap, speech_gated(energy, speech, settings.speech_threshold), max_lag,
+                                        settings.min_frames)
+            step = np.diff(series.frames) == 1
+            after = np.asarray(speech_at_frame)[np.clip(series.frames[1:][step], 0, len(speech_at_frame) - 1)]
+            evidence.speech_movement = speech_share_of_movement(moves, after)
         evidence.av_correlation, evidence.av_lag_frames = r, lag
     return evidence
 
@@ -185,4 +224,9 @@ def vote_possible_speakers(evidence: list[TrackEvidence], settings: RuleSettings
         e.votes, e.n_rules = int(sum(votes)), len(votes)
         e.speaking_score = e.votes / e.n_rules
         e.possible_speaker = e.votes >= min(settings.min_votes, e.n_rules)
+        lips_move = e.vote_open_close or e.vote_movement
+        if lips_move and np.isfinite(e.speech_movement) and e.speech_movement < settings.min_speech_movement:
+            e.possible_speaker = False
+            e.veto = (f"lips move only where there is no speech ({e.speech_movement:.0%} of the mouth "
+                      f"movement on speech frames < {settings.min_speech_movement:.0%})")
     return evidence
