@@ -5,6 +5,9 @@
 - `facenet`: facenet-pytorch InceptionResnetV1 (512-d); weights from a local state-dict file.
 - `resnet50`: torchvision ResNet-50 pooled features (2048-d), as in the paper (a face-recognition
   checkpoint, e.g. trained on MS-Celeb-1M); weights from a local state-dict file.
+- `arcface_onnx`: an ArcFace ONNX model (insightface's `w600k_r50.onnx`, `glint360k_r50`, ...) run with
+  onnxruntime on faces aligned by five points onto the ArcFace template (`facseq.align`); input name,
+  layout, size and embedding dimension are read from the model.
 
 Every backend takes 160x160 RGB crops made by `facseq.faces.crop_face` and returns L2-normalised rows,
 so cosine similarity is a dot product.
@@ -13,13 +16,15 @@ so cosine similarity is a dot product.
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from facseq.faces import CROP_SIZE
 
-BACKENDS = ("dlib", "facenet", "resnet50")
+BACKENDS = ("dlib", "facenet", "resnet50", "arcface_onnx")
+DEFAULT_FACE_BOX = (10.0, 10.0, CROP_SIZE - 10.0, CROP_SIZE - 10.0)  # the crop minus facenet's margin
 
 
 class EmbeddingError(RuntimeError):
@@ -59,15 +64,15 @@ class DlibEmbedder:
         self.recognizer = dlib.face_recognition_model_v1(str(recognizer))
         self.jitter = jitter
 
-    def embed(self, crops: list[np.ndarray], face_boxes: list[tuple[float, float, float, float]] | None = None) -> np.ndarray:
+    def embed(self, crops: list[np.ndarray], face_boxes: list[tuple[float, float, float, float]] | None = None,
+              five_points=None) -> np.ndarray:
         """crops: 160x160 RGB uint8; face_boxes: where the face lies in each crop (default: the crop minus
-        the facenet margin)."""
+        the facenet margin). `five_points` is ignored: dlib places its own five points in the box."""
         if not crops:
             return np.zeros((0, self.dim), dtype=np.float32)
-        default = (10.0, 10.0, CROP_SIZE - 10.0, CROP_SIZE - 10.0)
         shapes = []
         for i, crop in enumerate(crops):
-            x1, y1, x2, y2 = face_boxes[i] if face_boxes is not None else default
+            x1, y1, x2, y2 = face_boxes[i] if face_boxes is not None else DEFAULT_FACE_BOX
             rect = self._dlib.rectangle(int(round(x1)), int(round(y1)), int(round(x2)), int(round(y2)))
             shapes.append(self.shape_predictor(crop, rect))
         images = [np.ascontiguousarray(c) for c in crops]
@@ -89,7 +94,7 @@ class TorchEmbedder:
     def preprocess(self, batch: np.ndarray):  # (B,160,160,3) uint8 -> (B,3,H,W) float tensor
         raise NotImplementedError
 
-    def embed(self, crops: list[np.ndarray], face_boxes=None) -> np.ndarray:
+    def embed(self, crops: list[np.ndarray], face_boxes=None, five_points=None) -> np.ndarray:
         import torch
 
         if not crops:
@@ -159,6 +164,126 @@ class ResNet50Embedder(TorchEmbedder):
         return (x - self.mean) / self.std
 
 
+@dataclass(frozen=True)
+class FaceModelSpec:
+    """What an ONNX face embedder expects, read from its first input and first output."""
+
+    input_name: str
+    layout: str  # "NCHW" or "NHWC"
+    size: int  # square input side, pixels
+    dim: int  # embedding dimension
+    batch: int | None  # fixed batch size, or None when the batch axis is dynamic
+    dtype: type  # numpy dtype of the input tensor
+
+
+ONNX_INPUT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+
+
+def face_model_spec(path, input_name: str, input_shape, input_type: str, output_shape) -> FaceModelSpec:
+    """Check that an ONNX model looks like a face embedder: one (N,3,S,S) or (N,S,S,3) image in, (N,D) out.
+    Shapes are onnxruntime's: ints for fixed axes, strings or None for dynamic ones."""
+    def fixed(value):
+        return value if isinstance(value, int) and value > 0 else None
+
+    problem = f"{path}: not a face embedding model"
+    if len(input_shape) != 4:
+        raise EmbeddingError(f"{problem}: input {input_name!r} has shape {list(input_shape)}, expected 4 axes (N,3,H,W or N,H,W,3)")
+    if input_type not in ONNX_INPUT_TYPES:
+        raise EmbeddingError(f"{problem}: input {input_name!r} is {input_type}, expected a float image tensor")
+    if fixed(input_shape[1]) == 3:
+        layout, height, width = "NCHW", fixed(input_shape[2]), fixed(input_shape[3])
+    elif fixed(input_shape[3]) == 3:
+        layout, height, width = "NHWC", fixed(input_shape[1]), fixed(input_shape[2])
+    else:
+        raise EmbeddingError(f"{problem}: input {input_name!r} has shape {list(input_shape)}, with no 3-channel axis at 1 or 3")
+    if height is None or width is None or height != width:
+        raise EmbeddingError(f"{problem}: input {input_name!r} has shape {list(input_shape)}, expected a fixed square image (e.g. 112x112)")
+    if len(output_shape) != 2 or fixed(output_shape[1]) is None:
+        raise EmbeddingError(f"{problem}: output has shape {list(output_shape)}, expected (N, D) embeddings")
+    return FaceModelSpec(input_name, layout, height, int(output_shape[1]), fixed(input_shape[0]), ONNX_INPUT_TYPES[input_type])
+
+
+def onnx_providers(device: str, available: list[str]) -> list[str]:
+    """onnxruntime execution providers for `embedding.device`: CUDA (onnxruntime-gpu) for cuda / cuda:N,
+    and for auto when present; the CPU always last as the fallback."""
+    if device.startswith("cuda") and "CUDAExecutionProvider" not in available:
+        raise EmbeddingError(f"embedding.device={device} but onnxruntime has no CUDAExecutionProvider "
+                             f"(install onnxruntime-gpu; available: {', '.join(available)})")
+    if device.startswith("cuda") or (device == "auto" and "CUDAExecutionProvider" in available):
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def cuda_device_id(device: str) -> int:
+    return int(device.partition(":")[2] or 0)
+
+
+class ArcFaceOnnxEmbedder:
+    """ArcFace ONNX model on five-point aligned faces, normalised (x - 127.5) / 127.5, RGB."""
+
+    batch_size = 64
+
+    def __init__(self, weights: str | Path, device: str = "cpu"):
+        import onnxruntime
+
+        path = Path(weights)
+        if not path.is_file():
+            raise EmbeddingError(f"{path}: ArcFace ONNX model not found (set embedding.weights in the config)")
+        providers = onnx_providers(device, onnxruntime.get_available_providers())
+        options = [{"device_id": cuda_device_id(device)} if p == "CUDAExecutionProvider" else {} for p in providers]
+        try:
+            self.session = onnxruntime.InferenceSession(str(path), providers=providers, provider_options=options)
+        except Exception as err:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise EmbeddingError(f"{path}: onnxruntime cannot load it as an ONNX model ({err})") from err
+        first_input, first_output = self.session.get_inputs()[0], self.session.get_outputs()[0]
+        self.spec = face_model_spec(path, first_input.name, first_input.shape, first_input.type, first_output.shape)
+        self.output_name = first_output.name
+        self.dim = self.spec.dim
+        self.path = path
+
+    def aligned_faces(self, crops: list[np.ndarray], face_boxes=None, five_points=None) -> np.ndarray:
+        """(B,S,S,3) uint8: each crop warped onto the template by its five points (crop pixels); a face
+        without usable points has the template laid over its box instead."""
+        from facseq.align import align_face, box_five_points, is_usable
+
+        aligned = []
+        for i, crop in enumerate(crops):
+            points = five_points[i] if five_points is not None else None
+            if not is_usable(points):
+                points = box_five_points(face_boxes[i] if face_boxes is not None else DEFAULT_FACE_BOX)
+            aligned.append(align_face(crop, points, self.spec.size))
+        return np.stack(aligned)
+
+    def preprocess(self, faces: np.ndarray) -> np.ndarray:
+        # (B,S,S,3) uint8 RGB -> (B,3,S,S) or (B,S,S,3) in [-1, 1]
+        x = (faces.astype(np.float32) - 127.5) / 127.5
+        if self.spec.layout == "NCHW":
+            x = x.transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(x, dtype=self.spec.dtype)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Model outputs for a preprocessed batch, in chunks of the model's batch (padded for a fixed one)."""
+        step = self.spec.batch or self.batch_size
+        out = []
+        for start in range(0, len(x), step):
+            chunk = x[start : start + step]
+            if self.spec.batch is not None and len(chunk) < step:  # a fixed-batch model needs full batches
+                chunk = np.concatenate([chunk, np.zeros((step - len(chunk), *chunk.shape[1:]), dtype=chunk.dtype)])
+            result = self.session.run([self.output_name], {self.spec.input_name: chunk})[0]
+            out.append(np.asarray(result, dtype=np.float32)[: len(x) - start])
+        return np.concatenate(out)
+
+    def embed(self, crops: list[np.ndarray], face_boxes=None, five_points=None) -> np.ndarray:
+        """crops: 160x160 RGB uint8; face_boxes: face boxes in crop pixels; five_points: (5,2) per crop in
+        crop pixels (eyes, nose tip, mouth corners), NaN or None where unknown."""
+        if not crops:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.run(self.preprocess(self.aligned_faces(crops, face_boxes, five_points)))
+        if vectors.shape[1] != self.dim:
+            raise EmbeddingError(f"{self.path}: the model returned {vectors.shape[1]} columns, its output shape says {self.dim}")
+        return l2_normalise(vectors)
+
+
 def make_embedder(backend: str, weights: str | Path | None = None, device: str = "cpu"):
     if backend == "dlib":
         return DlibEmbedder()
@@ -166,4 +291,6 @@ def make_embedder(backend: str, weights: str | Path | None = None, device: str =
         return FacenetEmbedder(weights or "", device)
     if backend == "resnet50":
         return ResNet50Embedder(weights or "", device)
+    if backend == "arcface_onnx":
+        return ArcFaceOnnxEmbedder(weights or "", device)
     raise EmbeddingError(f"unknown embedding backend {backend!r} (choose from {', '.join(BACKENDS)})")

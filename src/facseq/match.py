@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # Cosine similarity above which two faces are taken as one person, per embedding backend (calibrated on
-# the shared real footage for dlib: same person >= 0.95, different people <= 0.90).
-DEFAULT_MIN_SIMILARITY = {"dlib": 0.92, "facenet": 0.6, "resnet50": 0.5}
+# the shared real footage for dlib: same person >= 0.95, different people <= 0.90). arcface_onnx's 0.35 is
+# UNCALIBRATED: a usual verification cut for ArcFace R50 cosine similarity, to be replaced by a value
+# measured on the user's own footage (README, "Calibrating thresholds").
+DEFAULT_MIN_SIMILARITY = {"dlib": 0.92, "facenet": 0.6, "resnet50": 0.5, "arcface_onnx": 0.35}
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,7 @@ wildcard_constraints:
     split="train|dev|test",
     batch=r"b\d{4}",
     name="train|val|test",
-    backend="dlib|facenet|resnet50",
+    backend="dlib|facenet|resnet50|arcface_onnx",
 
 
 def similarity(section):
@@ -172,3 +172,92 @@ def checkpoint_sha256(wildcards):
     return {c.file_name: c.sha256 for c in CHECKPOINTS.values()}.get(
         wildcards.file_name
     )
+
+
+# ------------------------------------------------------------------ Stage Two (MARIO)
+STAGE_TWO = config["stage_two"]
+FACIALMMT_DATA = RESULTS / "facialmmt" / "preprocess_data"
+MARIO = RESULTS / "mario"
+
+
+def stage_two_path(key, optional=False):
+    """The configured path `stage_two.<key>`; a missing file is a clear error naming the key."""
+    value = STAGE_TWO[key]
+    if not value:
+        if optional:
+            return []
+        raise WorkflowError(
+            f"Stage Two needs stage_two.{key} in the config (README: Stage Two)"
+        )
+    if not Path(value).exists():
+        raise WorkflowError(f"stage_two.{key}: {value} not found")
+    return value
+
+
+def stage_two_file(key, optional=False):
+    """Input function for `stage_two.<key>`: checked only when a Stage-Two job is in the DAG."""
+    return lambda wildcards: stage_two_path(key, optional)
+
+
+def stage_two_name(split, key):
+    """FacialMMT's name of a split named by `stage_two.<key>`, which Stage One must process too."""
+    if split not in config["splits"]:
+        raise WorkflowError(
+            f"stage_two.{key}: {split} is not among splits {config['splits']}"
+        )
+    return meld.output_name(split)
+
+
+def split_sequences_json(wildcards):
+    name = meld.output_name(wildcards.split)
+    return str(RESULTS / "facseqs" / f"{name}_facseqs_160_paths_final.json")
+
+
+def all_feature_batches(stage):
+    return [d for split in config["splits"] for d in split_batches(stage, split)]
+
+
+def facialmmt_outputs(name):
+    from facseq.features import facialmmt_paths
+
+    return {k: str(v) for k, v in facialmmt_paths(FACIALMMT_DATA, name).items()}
+
+
+def facialmmt_data_inputs(wildcards):
+    split = SPLIT_OF_NAME[wildcards.name]
+    facseqs = RESULTS / "facseqs" / wildcards.name
+    return {
+        "vision": split_batches("vision_features", split),
+        "audio": split_batches("audio_features", split),
+        "lengths": str(RESULTS / "facialmmt" / "max_lengths.json"),
+        "sequences": f"{facseqs}_facseqs_160_paths_final.json",
+        "profile": f"{facseqs}_utt_profile.json",
+        "annotations": str(meld.annotation_path(config["annotations"], split)),
+    }
+
+
+def mario_eval_names():
+    return [stage_two_name(split, "eval_splits") for split in STAGE_TWO["eval_splits"]]
+
+
+def mario_train_inputs(wildcards):
+    names = {
+        stage_two_name(STAGE_TWO[key], key) for key in ("train_split", "dev_split")
+    }
+    inputs = {
+        "data": [
+            path for name in sorted(names) for path in facialmmt_outputs(name).values()
+        ],
+        "text_model": stage_two_path("text_model"),
+        "swin_weights": stage_two_path("swin_weights", optional=True),
+        "affwild2": stage_two_path("affwild2", optional=True),
+    }
+    return inputs
+
+
+def mario_outputs():
+    if not STAGE_TWO["enabled"]:
+        return []
+    return [str(MARIO / "evaluation" / "f1.tsv")] + [
+        path for name in mario_eval_names() for path in facialmmt_outputs(name).values()
+    ]
