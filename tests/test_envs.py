@@ -8,7 +8,7 @@ collected together with what it pulls in from the `facseq` package (src/facseq),
 * a `facseq` function or class counts only when something reached uses it: then the imports inside it
   (function-level imports included), the names it uses (module functions, constants, names imported from
   other facseq modules) and, recursively, theirs. A module imported for one function does not drag in the
-  libraries of its other functions (stages.py imports each stage's libraries inside that stage);
+  libraries of its other functions (the facseq.stages modules import libraries inside the stage function);
 * `importlib.util.find_spec("x")`, `importlib.import_module("x")` and `__import__("x")` with a literal name
   count as imports of x; imports inside `try: ... except ImportError` are optional and not required.
 

@@ -11,24 +11,18 @@ import cv2
 import numpy as np
 import pytest
 
-from facseq import stages
 from facseq.cluster import ClusterSettings
 from facseq.embed import l2_normalise
 from facseq.match import MatchSettings
 from facseq.meld import Utterance
 from facseq.rules import LIP_POINTS, RuleSettings
-from facseq.stages import (
-    DECISION_COLUMNS,
-    DETECTION_COLUMNS,
-    FACE_COLUMNS,
-    BatchItem,
-    collect_split,
-    decision_summary,
-    sample_per_track,
-    select_speaker,
-    speaker_evidence,
-    spread_over_tracks,
-)
+from facseq.stages.collect import collect_split, decision_summary
+from facseq.stages.common import BatchItem, media_info
+from facseq.stages.embeddings import sample_per_track
+from facseq.stages.evidence import TRACK_EVIDENCE_COLUMNS, speaker_evidence
+from facseq.stages.faces import DETECTION_COLUMNS
+from facseq.stages.media import extract_media
+from facseq.stages.select import DECISION_COLUMNS, FACE_COLUMNS, select_speaker, spread_over_tracks
 from facseq.tables import (
     FINAL_STATUSES,
     PENDING,
@@ -287,7 +281,7 @@ def test_speaker_evidence_scores_tracks_and_carries_status(tmp_path):
     assert status["dia0_utt2"][0] == "failed" and status["dia0_utt2"][1].startswith("evidence: ")
     assert read_status(out_dir / "status.tsv") == status
     tracks = read_tsv(out_dir / "dia0_utt0.tsv")
-    assert list(tracks[0]) == stages.TRACK_EVIDENCE_COLUMNS
+    assert list(tracks[0]) == TRACK_EVIDENCE_COLUMNS
     assert [r["track"] for r in tracks] == ["0", "1"]
     talk, still = tracks
     assert talk["possible_speaker"] == "yes" and still["possible_speaker"] == "no"
@@ -427,14 +421,14 @@ def test_extract_media_statuses(tmp_path):
     items = [BatchItem("dia0_utt0", "Joey", str(good)), BatchItem("dia0_utt1", "Ross", str(garbage)),
              BatchItem("dia0_utt2", "Rachel", str(missing))]
     frames_dir, audio_dir = tmp_path / "frames", tmp_path / "audio"
-    status = stages.extract_media(items, frames_dir, audio_dir, 25.0)
+    status = extract_media(items, frames_dir, audio_dir, 25.0)
     assert status["dia0_utt0"] == (PENDING, "")
     for item in items[1:]:
         state, reason = status[item.name]
         assert state == "no_video" and item.clip in reason
         assert not (frames_dir / item.name).exists()
     assert read_status(audio_dir / "status.tsv") == status
-    media = stages.media_info(audio_dir)
+    media = media_info(audio_dir)
     assert list(media) == [i.name for i in items]
     row = media["dia0_utt0"]
     assert (row["width"], row["height"], row["fps"], row["has_audio"]) == ("96", "64", "25", "yes")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from facseq.stages import decision_summary
+from facseq.stages.collect import decision_summary
 from facseq.tables import FINAL_STATUSES
 
 

@@ -2,7 +2,8 @@ from _common import start
 
 log = start(snakemake)  # noqa: F821
 
-from facseq.stages import active_speaker, batch_items  # noqa: E402
+from facseq.stages.asd import active_speaker  # noqa: E402
+from facseq.stages.common import batch_items  # noqa: E402
 
 active_speaker(
     batch_items(snakemake.params.batch),

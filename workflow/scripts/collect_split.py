@@ -6,7 +6,7 @@ log = start(snakemake)  # noqa: F821
 
 from facseq.meld import read_utterances  # noqa: E402
 from facseq.report import write_summary_html  # noqa: E402
-from facseq.stages import collect_split  # noqa: E402
+from facseq.stages.collect import collect_split  # noqa: E402
 
 utterances = read_utterances(Path(snakemake.input.annotations).parent, snakemake.params.split)
 decisions = collect_split(

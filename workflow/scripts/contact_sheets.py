@@ -2,7 +2,8 @@ from _common import start
 
 log = start(snakemake)  # noqa: F821
 
-from facseq.stages import batch_items, contact_sheets  # noqa: E402
+from facseq.stages.common import batch_items  # noqa: E402
+from facseq.stages.select import contact_sheets  # noqa: E402
 
 contact_sheets(
     batch_items(snakemake.params.batch),

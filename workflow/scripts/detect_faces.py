@@ -3,7 +3,8 @@ from _common import settings, start
 log = start(snakemake)  # noqa: F821
 
 from facseq.faces import DetectorSettings  # noqa: E402
-from facseq.stages import batch_items, detect_faces  # noqa: E402
+from facseq.stages.common import batch_items  # noqa: E402
+from facseq.stages.faces import detect_faces  # noqa: E402
 
 detect_faces(
     batch_items(snakemake.params.batch),

@@ -2,7 +2,8 @@ from _common import start
 
 log = start(snakemake)  # noqa: F821
 
-from facseq.stages import batch_items, embed_faces  # noqa: E402
+from facseq.stages.common import batch_items  # noqa: E402
+from facseq.stages.embeddings import embed_faces  # noqa: E402
 
 embed_faces(
     batch_items(snakemake.params.batch),

@@ -3,7 +3,7 @@ from _common import settings, start
 log = start(snakemake)  # noqa: F821
 
 from facseq.faces import DetectorSettings  # noqa: E402
-from facseq.stages import embed_library  # noqa: E402
+from facseq.stages.embeddings import embed_library  # noqa: E402
 
 roles = embed_library(
     snakemake.input[0],

@@ -2,7 +2,8 @@ from _common import start
 
 log = start(snakemake)  # noqa: F821 - `snakemake` is injected by Snakemake
 
-from facseq.stages import batch_items, extract_media  # noqa: E402
+from facseq.stages.common import batch_items  # noqa: E402
+from facseq.stages.media import extract_media  # noqa: E402
 
 status = extract_media(
     batch_items(snakemake.params.batch),

@@ -4,7 +4,8 @@ log = start(snakemake)  # noqa: F821
 
 from facseq.cluster import ClusterSettings  # noqa: E402
 from facseq.match import MatchSettings  # noqa: E402
-from facseq.stages import batch_items, select_speaker  # noqa: E402
+from facseq.stages.common import batch_items  # noqa: E402
+from facseq.stages.select import select_speaker  # noqa: E402
 
 decisions = select_speaker(
     batch_items(snakemake.params.batch),

@@ -4,7 +4,8 @@ log = start(snakemake)  # noqa: F821
 
 from facseq.rules import RuleSettings  # noqa: E402
 from facseq.speakers import AsdSettings  # noqa: E402
-from facseq.stages import batch_items, speaker_evidence  # noqa: E402
+from facseq.stages.common import batch_items  # noqa: E402
+from facseq.stages.evidence import speaker_evidence  # noqa: E402
 
 speaker_evidence(
     batch_items(snakemake.params.batch),

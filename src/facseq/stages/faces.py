@@ -1,0 +1,82 @@
+"""Stage 2 (rules/faces.smk: detect_faces): faces, landmarks, tracks (FaceIDs) and crops of each clip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from facseq.stages.common import BatchItem, _pending, _read_rgb, _stage_start, _write_rgb, log
+from facseq.tables import failure_reason, read_tsv, write_status, write_tsv
+
+DETECTION_COLUMNS = ["det", "frame", "time_s", "shot", "track", "x1", "y1", "x2", "y2", "probability", "landmarks", "crop"]
+
+
+def detect_faces(items: list[BatchItem], frames_dir: Path, audio_dir: Path, out_dir: Path, settings, track_settings: dict) -> dict:
+    """Per utterance: `detections.tsv` (every face, with its track = FaceID), `landmarks.npy`
+    (N,468,2 face-mesh points in clip pixels, NaN where the mesh failed) and `crops/{det}.jpg` (160x160)."""
+    from facseq.faces import FaceDetector, FaceMesh, crop_face
+    from facseq.track import link_tracks, shot_starts
+
+    out_dir, status, media = _stage_start(out_dir, Path(audio_dir) / "status.tsv", audio_dir)
+    detector, mesh = FaceDetector(settings), FaceMesh(settings)
+    try:
+        for item in items:
+            if not _pending(status, item.name):
+                continue
+            try:
+                fps = float(media[item.name]["fps"])
+                paths = sorted((Path(frames_dir) / item.name).glob("*.jpg"))
+                frames = [_read_rgb(p) for p in paths]
+                found = detector.detect(frames)
+                frame_of, boxes, probs = [], [], []
+                for index, (frame_boxes, frame_probs) in enumerate(found):
+                    frame_of += [index] * len(frame_boxes)
+                    boxes += list(frame_boxes)
+                    probs += list(frame_probs)
+                frame_of = np.array(frame_of, dtype=np.int64)
+                boxes = np.array(boxes, dtype=np.float64).reshape(-1, 4)
+                cuts = shot_starts(frames, track_settings.get("shot_cut", 0.35))
+                link = {k: v for k, v in track_settings.items() if k in ("min_iou", "max_gap", "min_length")}
+                tracks = link_tracks(frame_of, boxes, shot_starts=cuts, **link)
+                shot_of = np.searchsorted(np.array(sorted(cuts), dtype=np.int64), frame_of, side="right")
+                utt_dir = out_dir / item.name
+                (utt_dir / "crops").mkdir(parents=True, exist_ok=True)
+                landmarks = np.full((len(boxes), 468, 2), np.nan, dtype=np.float32)
+                rows = []
+                for det, (frame, box) in enumerate(zip(frame_of, boxes)):
+                    image = frames[frame]
+                    if tracks[det] >= 0:  # faces in no track are never used: skip the mesh for them
+                        landmarks[det] = mesh.landmarks(image, box)
+                    crop_name = f"{det:05d}.jpg"
+                    _write_rgb(utt_dir / "crops" / crop_name, crop_face(image, box, margin=settings.crop_margin))
+                    rows.append({
+                        "det": det, "frame": int(frame), "time_s": round(frame / fps, 4), "shot": int(shot_of[det]),
+                        "track": int(tracks[det]),
+                        "x1": round(box[0], 1), "y1": round(box[1], 1), "x2": round(box[2], 1), "y2": round(box[3], 1),
+                        "probability": round(float(probs[det]), 4),
+                        "landmarks": bool(np.isfinite(landmarks[det]).all()), "crop": crop_name,
+                    })
+                write_tsv(utt_dir / "detections.tsv", rows, DETECTION_COLUMNS)
+                np.save(utt_dir / "landmarks.npy", landmarks)
+                if not (tracks >= 0).any():
+                    reason = "no face detected" if len(boxes) == 0 else f"{len(boxes)} face detection(s) but no stable track"
+                    status[item.name] = ("no_face", reason)
+            except Exception as err:  # noqa: BLE001
+                log.exception("%s: face detection failed", item.name)
+                status[item.name] = ("failed", f"faces: {failure_reason(err)}")
+    finally:
+        mesh.close()
+    write_status(out_dir / "status.tsv", status)
+    return status
+
+
+def load_detections(faces_dir: Path, name: str) -> list[dict]:
+    rows = read_tsv(Path(faces_dir) / name / "detections.tsv")
+    for row in rows:
+        for key in ("det", "frame", "shot", "track"):
+            row[key] = int(row[key])
+        for key in ("time_s", "x1", "y1", "x2", "y2", "probability"):
+            row[key] = float(row[key])
+    return rows
+
