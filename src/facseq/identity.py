@@ -1,0 +1,109 @@
+"""A track is one person: split linked face tracks where the identity changes.
+
+Linking by box overlap cannot see a hard cut between two people framed alike, and a shot detector can
+miss one (same set, same framing). So after linking, faces along each track are embedded densely
+(every `every`-th face) and the track is cut where the faces before and after a point stop looking like
+one person: the (coordinate-wise) median embedding of up to `window` faces on each side is compared (a
+median, so one blurred or turned face does not cut a track), the least similar point is cut when below `min_similarity`, and
+each part is searched again (binary segmentation). The embeddings are kept for the embed stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    every: int = 2  # embed every N-th face of a track: a switch is found within N frames
+    window: int = 3  # embedded faces averaged on each side of a candidate switch
+    min_faces: int = 3  # embedded faces each side needs before a switch can be called (3: a median)
+    min_similarity: float = 0.92  # same person at or above (cosine of the window medians; per backend)
+
+
+@dataclass(frozen=True)
+class IdentitySplit:
+    linked_track: int  # the track as linked by box overlap
+    frame: int  # first frame of the new part
+    similarity: float  # between the faces before and after
+    reason: str
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / max(float(np.linalg.norm(x)), 1e-12)
+
+
+def identity_switches(embeddings: np.ndarray, settings: IdentitySettings) -> list[tuple[int, float]]:
+    """(K, D) L2-normalised embeddings of one track's faces in time order -> sorted [(k, similarity)]:
+    the identity changes between face k-1 and face k."""
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    need, window = max(settings.min_faces, 1), max(settings.window, settings.min_faces, 1)
+    found: list[tuple[int, float]] = []
+    segments = [(0, len(embeddings))]
+    while segments:
+        lo, hi = segments.pop()
+        best_k, best_sim = None, np.inf
+        for k in range(lo + need, hi - need + 1):
+            before = _unit(np.median(embeddings[max(lo, k - window) : k], axis=0))
+            after = _unit(np.median(embeddings[k : min(hi, k + window)], axis=0))
+            similarity = float(before @ after)
+            if similarity < best_sim:
+                best_k, best_sim = k, similarity
+        if best_k is not None and best_sim < settings.min_similarity:
+            found.append((best_k, best_sim))
+            segments += [(lo, best_k), (best_k, hi)]
+    return sorted(found)
+
+
+def faces_to_embed(track_of: np.ndarray, frames: np.ndarray, every: int) -> np.ndarray:
+    """Detection indices to embed: every `every`-th face of each track in time order, and its last face."""
+    track_of, frames = np.asarray(track_of), np.asarray(frames)
+    chosen = []
+    for track in np.unique(track_of[track_of >= 0]):
+        members = np.flatnonzero(track_of == track)
+        members = members[np.argsort(frames[members], kind="stable")]
+        chosen += list(members[:: max(every, 1)]) + [members[-1]]
+    return np.array(sorted(set(int(i) for i in chosen)), dtype=np.int64)
+
+
+def split_tracks(track_of: np.ndarray, frames: np.ndarray, embeddings: np.ndarray, settings: IdentitySettings,
+                 min_length: int = 1) -> tuple[np.ndarray, list[IdentitySplit], np.ndarray]:
+    """Cut every track where its identity changes.
+
+    track_of: (N,) linked track per detection (-1 = none); frames: (N,); embeddings: (N, D), NaN rows for
+    faces not embedded. Returns (new track per detection, renumbered 0.. in order of first appearance,
+    parts shorter than `min_length` -> -1; the splits; (N,) index into the splits of the split that
+    started each detection's part, -1 for parts that start where the linker started them)."""
+    track_of = np.asarray(track_of, dtype=np.int64)
+    frames = np.asarray(frames, dtype=np.int64)
+    part_of = np.full(len(track_of), -1, dtype=np.int64)
+    split_of = np.full(len(track_of), -1, dtype=np.int64)
+    splits: list[IdentitySplit] = []
+    n_parts = 0
+    for track in np.unique(track_of[track_of >= 0]):
+        members = np.flatnonzero(track_of == track)
+        members = members[np.argsort(frames[members], kind="stable")]
+        embedded = members[np.isfinite(embeddings[members]).all(axis=1)]
+        cut_frames, cut_splits = [], []
+        for k, similarity in identity_switches(embeddings[embedded], settings):
+            frame = int(frames[embedded[k]])
+            cut_frames.append(frame)
+            cut_splits.append(len(splits))
+            splits.append(IdentitySplit(int(track), frame, similarity,
+                                        f"identity change at frame {frame}: faces before and after "
+                                        f"{similarity:.2f} alike (< {settings.min_similarity:.2f})"))
+        part = np.searchsorted(np.array(cut_frames, dtype=np.int64), frames[members], side="right")
+        part_of[members] = n_parts + part
+        split_of[members] = np.array([-1] + cut_splits, dtype=np.int64)[part]
+        n_parts += len(cut_frames) + 1
+    # renumber in order of first appearance; drop parts too short to be a track
+    out = np.full(len(track_of), -1, dtype=np.int64)
+    renumber: dict[int, int] = {}
+    counts = np.bincount(part_of[part_of >= 0], minlength=n_parts)
+    for det in np.argsort(frames, kind="stable"):
+        p = int(part_of[det])
+        if p >= 0 and counts[p] >= min_length:
+            out[det] = renumber.setdefault(p, len(renumber))
+    return out, splits, split_of

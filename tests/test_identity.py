@@ -1,0 +1,97 @@
+"""facseq.identity: cutting tracks where the person changes, on synthetic embeddings with planted switches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facseq.identity import IdentitySettings, faces_to_embed, identity_switches, split_tracks
+
+DIM = 64
+
+
+def person(rng, centre: np.ndarray, n: int, spread: float = 0.15) -> np.ndarray:
+    """n unit embeddings around one identity's centre (cosine to the centre ~0.99 at spread 0.15)."""
+    x = centre + spread * rng.standard_normal((n, DIM)) / np.sqrt(DIM)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def people():
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((3, DIM))
+    return rng, centres / np.linalg.norm(centres, axis=1, keepdims=True)
+
+
+def test_one_person_is_never_cut(people):
+    rng, centres = people
+    assert identity_switches(person(rng, centres[0], 40), IdentitySettings()) == []
+
+
+def test_one_outlier_face_does_not_cut(people):
+    rng, centres = people
+    faces = person(rng, centres[0], 30)
+    faces[15] = person(rng, centres[1], 1)[0]  # one badly embedded (turned, blurred) face
+    assert identity_switches(faces, IdentitySettings()) == []
+
+
+@pytest.mark.parametrize("switch", [3, 10, 27])
+def test_switch_is_found_where_it_happens(people, switch):
+    rng, centres = people
+    faces = np.concatenate([person(rng, centres[0], switch), person(rng, centres[1], 30 - switch)])
+    (k, similarity), = identity_switches(faces, IdentitySettings())
+    assert k == switch and similarity < 0.5
+
+
+def test_switch_closer_to_the_start_than_min_faces_is_found_within_one_face(people):
+    rng, centres = people
+    faces = np.concatenate([person(rng, centres[0], 2), person(rng, centres[1], 28)])
+    (k, _), = identity_switches(faces, IdentitySettings(min_faces=3))
+    assert k == 3
+
+
+def test_two_switches(people):
+    rng, centres = people
+    faces = np.concatenate([person(rng, centres[0], 8), person(rng, centres[1], 8), person(rng, centres[2], 8)])
+    assert [k for k, _ in identity_switches(faces, IdentitySettings())] == [8, 16]
+
+
+def test_one_face_at_the_end_is_an_outlier_two_are_a_switch(people):
+    rng, centres = people
+    one = np.concatenate([person(rng, centres[0], 20), person(rng, centres[1], 1)])
+    assert identity_switches(one, IdentitySettings(min_faces=3)) == []
+    two = np.concatenate([person(rng, centres[0], 20), person(rng, centres[1], 2)])
+    assert [k for k, _ in identity_switches(two, IdentitySettings(min_faces=3))] == [19]  # within one face
+
+
+def test_faces_to_embed_every_nth_and_last():
+    track_of = np.array([0, 0, 0, 0, 0, 1, 1, -1])
+    frames = np.array([4, 0, 1, 2, 3, 0, 1, 0])  # track 0 unsorted in the table
+    chosen = faces_to_embed(track_of, frames, every=2)
+    assert set(frames[chosen[track_of[chosen] == 0]]) == {0, 2, 4}
+    assert set(chosen[track_of[chosen] == 1]) == {5, 6}
+    assert -1 not in track_of[chosen]
+
+
+def test_split_tracks_cuts_records_and_renumbers(people):
+    rng, centres = people
+    # track 0: frames 0-19, person A until frame 9, person B from frame 10; track 1: person C, frames 5-14
+    frames = np.concatenate([np.arange(20), np.arange(5, 15)])
+    track_of = np.array([0] * 20 + [1] * 10)
+    embeddings = np.concatenate([person(rng, centres[0], 10), person(rng, centres[1], 10), person(rng, centres[2], 10)])
+    every_other = np.ones(len(frames), dtype=bool)
+    every_other[faces_to_embed(track_of, frames, 2)] = False
+    embeddings[every_other] = np.nan  # only the sampled faces are embedded
+    new, splits, split_of = split_tracks(track_of, frames, embeddings, IdentitySettings(every=2))
+    assert len(splits) == 1 and splits[0].linked_track == 0 and splits[0].frame == 10
+    assert "identity change at frame 10" in splits[0].reason
+    assert set(new[:10]) == {0} and set(new[10:20]) == {2} and set(new[20:]) == {1}  # order of first appearance
+    assert (split_of[10:20] == 0).all() and (split_of[:10] == -1).all() and (split_of[20:] == -1).all()
+
+
+def test_split_parts_shorter_than_min_length_are_dropped(people):
+    rng, centres = people
+    frames = np.arange(12)
+    embeddings = np.concatenate([person(rng, centres[0], 9), person(rng, centres[1], 3)])
+    new, splits, _ = split_tracks(np.zeros(12, dtype=int), frames, embeddings, IdentitySettings(), min_length=4)
+    assert splits[0].frame == 9 and (new[:9] == 0).all() and (new[9:] == -1).all()
