@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# facenet-pytorch 2.6.0 pins torch<2.3, numpy<2 and Pillow<10.3; its code runs with the pinned newer ones,
+# so it goes in without its dependencies (pip refuses --no-deps inside an environment file).
+set -euo pipefail
+python -m pip install --no-deps facenet-pytorch==2.6.0

@@ -1,0 +1,5 @@
+"""Swin Transformer backbone of FacialMMT's DFER branch, one block per file."""
+
+from .backbone import SwinTransformer
+
+__all__ = ["SwinTransformer"]
