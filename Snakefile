@@ -13,6 +13,7 @@ include: "workflow/rules/asd.smk"
 include: "workflow/rules/evidence.smk"
 include: "workflow/rules/select.smk"
 include: "workflow/rules/collect.smk"
+include: "workflow/rules/propose_library.smk"
 
 
 report: "workflow/report/workflow.rst"

@@ -174,6 +174,68 @@ def checkpoint_sha256(wildcards):
     )
 
 
+def face_library_dir(wildcards):
+    """Input function of embed_library: the main workflow needs `face_library`, checked only when a job
+    that uses it is in the DAG (`propose_face_library` needs none)."""
+    library = config.get("face_library")
+    if not library:
+        raise WorkflowError(
+            "face_library is not set: the main workflow needs a face library (one folder per leading "
+            "role); propose one with `snakemake propose_face_library` (README: Proposing the face library)"
+        )
+    if not Path(library).is_dir():
+        raise WorkflowError(f"face_library: {library} is not a folder")
+    return library
+
+
+# ------------------------------------------------------------------ face library proposal
+def proposal_roles():
+    """`roles`, or the `library.n_roles` CSV speakers with the most utterances; a role that never
+    speaks in the CSVs of `splits` is a config error."""
+    from facseq.propose_library import default_roles
+
+    speakers = [
+        item["speaker"]
+        for batches in BATCHES.values()
+        for items in batches.values()
+        for item in items
+    ]
+    roles = config["roles"] or default_roles(speakers, config["library"]["n_roles"])
+    unknown = sorted(set(roles) - set(speakers))
+    if unknown:
+        raise WorkflowError(
+            f"roles: {', '.join(unknown)} never speak(s) in the CSVs of splits {config['splits']}"
+        )
+    return roles
+
+
+def proposal_batches():
+    """(split, batch) of every batch holding an utterance of a proposed role, in order."""
+    roles = set(proposal_roles())
+    return [
+        (split, batch)
+        for split, batches in BATCHES.items()
+        for batch, items in batches.items()
+        if any(item["speaker"] in roles for item in items)
+    ]
+
+
+def proposal_inputs(wildcards):
+    return {
+        stage: [
+            str(WORK / split / batch / stage) for split, batch in proposal_batches()
+        ]
+        for stage in ("faces", "embeddings", "evidence")
+    }
+
+
+def proposal_batch_params(wildcards):
+    return [
+        {"split": split, "items": BATCHES[split][batch]}
+        for split, batch in proposal_batches()
+    ]
+
+
 # ------------------------------------------------------------------ Stage Two (MARIO)
 STAGE_TWO = config["stage_two"]
 FACIALMMT_DATA = RESULTS / "facialmmt" / "preprocess_data"

@@ -1,7 +1,7 @@
 rule embed_library:
     """Embed the face library once (one array of embeddings per leading role)."""
     input:
-        config["face_library"],
+        face_library_dir,
     output:
         embeddings=str(WORK / "library" / "{backend}.npz"),
         listing=report(
