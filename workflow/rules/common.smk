@@ -188,6 +188,25 @@ def face_library_dir(wildcards):
     return library
 
 
+def face_library_images(wildcards):
+    """Input function of embed_library: every library image, so that an added or removed image re-runs
+    the library embedding and everything after it."""
+    from facseq.library import LibraryError, library_images
+
+    try:
+        return [str(path) for path in library_images(face_library_dir(wildcards))]
+    except LibraryError as err:
+        raise WorkflowError(str(err)) from err
+
+
+def face_library_digest(wildcards):
+    """Parameter of embed_library: a digest of the images' content, so that a replaced image re-runs it
+    whatever its modification time."""
+    from facseq.library import library_digest
+
+    return library_digest(face_library_dir(wildcards))
+
+
 # ------------------------------------------------------------------ face library proposal
 def proposal_roles():
     """`roles`, or the `library.n_roles` CSV speakers with the most utterances; a role that never

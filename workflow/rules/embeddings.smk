@@ -2,6 +2,7 @@ rule embed_library:
     """Embed the face library once (one array of embeddings per leading role)."""
     input:
         face_library_dir,
+        images=face_library_images,
     output:
         embeddings=str(WORK / "library" / "{backend}.npz"),
         listing=report(
@@ -23,6 +24,7 @@ rule embed_library:
         detection=config["detection"],
         weights=config["embedding"]["weights"],
         device=config["embedding"]["device"],
+        library_digest=face_library_digest,
     script:
         "../scripts/embed_library.py"
 

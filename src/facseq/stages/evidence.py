@@ -13,11 +13,13 @@ from facseq.tables import failure_reason, read_tsv, write_status, write_tsv
 
 TRACK_EVIDENCE_COLUMNS = [
     "track", "n_frames", "first_time_s", "last_time_s", "open_close_count", "open_fraction", "movement",
-    "av_correlation", "av_lag_frames", "vote_open_close", "vote_movement", "vote_av", "votes", "n_rules",
-    "speaking_score", "rules_possible", "asd_mean", "asd_speaking_fraction", "asd_sure", "asd_speaking",
-    "decided_by", "possible_speaker", "note",
+    "av_correlation", "av_lag_frames", "av_energy_correlation", "speech_movement", "vote_open_close",
+    "vote_movement", "vote_av", "votes", "n_rules", "speaking_score", "veto", "rules_possible", "asd_mean",
+    "asd_speaking_fraction", "asd_sure", "asd_speaking", "decided_by", "possible_speaker", "note",
 ]
-FRAME_EVIDENCE_COLUMNS = ["track", "frame", "time_s", "mouth_gap", "mouth_width", "movement", "audio_db", "asd_score"]
+# speech: Silero VAD speech probability at the frame (the lip/audio rule's activity); audio_db: raw energy
+FRAME_EVIDENCE_COLUMNS = ["track", "frame", "time_s", "mouth_gap", "mouth_width", "movement", "audio_db", "speech",
+                          "asd_score"]
 
 
 def speaker_evidence(items: list[BatchItem], faces_dir: Path, audio_dir: Path, out_dir: Path, rule_settings,
@@ -31,6 +33,7 @@ def speaker_evidence(items: list[BatchItem], faces_dir: Path, audio_dir: Path, o
 
     asd_settings = asd_settings or AsdSettings()
     detection_rows = []
+    vad = None  # Silero VAD, loaded on the first clip with audio (once per batch)
 
     out_dir, status, media = _stage_start(out_dir, Path(faces_dir) / "status.tsv", audio_dir)
     for item in items:
@@ -42,18 +45,24 @@ def speaker_evidence(items: list[BatchItem], faces_dir: Path, audio_dir: Path, o
             rows = load_detections(faces_dir, item.name)
             landmarks = np.load(Path(faces_dir) / item.name / "landmarks.npy")
             wav = Path(audio_dir) / f"{item.name}.wav"
-            envelope = None
+            envelope = speech = None
             if wav.is_file():
                 samples, rate = read_wav(wav)
                 if len(samples):
                     envelope = audio_envelope(samples, rate, np.arange(n_frames) / fps, envelope_window_s)
+                    if rule_settings.speech_activity == "vad":
+                        if vad is None:
+                            from facseq.vad import SpeechDetector
+
+                            vad = SpeechDetector()
+                        speech = vad.speech_at_frames(samples, rate, np.arange(n_frames) / fps)
             frames = np.array([r["frame"] for r in rows], dtype=np.int64)
             track_of = np.array([r["track"] for r in rows], dtype=np.int64)
             evidence, frame_rows = [], []
             for track in sorted(set(track_of.tolist()) - {-1}):
                 members = track_of == track
                 series = mouth_series(frames[members], landmarks[members])
-                result = track_rule_scores(track, series, fps, rule_settings, envelope)
+                result = track_rule_scores(track, series, fps, rule_settings, envelope, speech)
                 times = frames[members] / fps
                 result.extra = {"first_time_s": float(times.min()), "last_time_s": float(times.max())}
                 evidence.append(result)
@@ -66,6 +75,7 @@ def speaker_evidence(items: list[BatchItem], faces_dir: Path, audio_dir: Path, o
                         "mouth_gap": float(series.gap[k]), "mouth_width": float(series.width[k]),
                         "movement": float(moves[k]),
                         "audio_db": float(envelope[min(int(frame), len(envelope) - 1)]) if envelope is not None else float("nan"),
+                        "speech": float(speech[min(int(frame), len(speech) - 1)]) if speech is not None else float("nan"),
                     })
             vote_possible_speakers(evidence, rule_settings)
             asd, asd_scores = None, {}
@@ -90,6 +100,10 @@ def speaker_evidence(items: list[BatchItem], faces_dir: Path, audio_dir: Path, o
                 row["asd_score"] = asd_scores.get(row["track"], {}).get(row["frame"], float("nan"))
             if envelope is None:
                 how += "; no audio: lip/audio rule not used"
+            elif speech is not None:
+                how += f"; speech activity: Silero VAD ({np.mean(speech >= rule_settings.speech_threshold):.0%} of frames)"
+            else:
+                how += "; speech activity: audio energy"
             detection_rows.append({"utterance": item.name, "speaker_detection": how})
             write_tsv(out_dir / f"{item.name}.tsv", [e.row() for e in evidence], TRACK_EVIDENCE_COLUMNS)
             write_tsv(out_dir / f"{item.name}_frames.tsv", frame_rows, FRAME_EVIDENCE_COLUMNS)
