@@ -3,3 +3,6 @@
 # so it goes in without its dependencies (pip refuses --no-deps inside an environment file).
 set -euo pipefail
 python -m pip install --no-deps facenet-pytorch==2.6.0
+# scenedetect requires opencv-python, which would replace mediapipe's opencv-contrib-python as cv2; its
+# other run-time needs (numpy, tqdm) are in the environment.
+python -m pip install --no-deps scenedetect==0.7.2

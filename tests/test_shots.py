@@ -47,6 +47,15 @@ def test_one_shot_with_motion_has_no_cut(detector):
     assert shot_starts(scene(rng, (90, 90, 90), 60, drift=2), ShotSettings(detector=detector)) == []
 
 
+@pytest.mark.parametrize("detector", ["content", "adaptive"])
+def test_slow_brightness_change_is_not_a_cut(detector):
+    rng = np.random.default_rng(4)
+    base = scene(rng, (60, 60, 60), 1)[0].astype(np.int16)
+    frames = [np.clip(base + 2 * i, 0, 255).astype(np.uint8) for i in range(60)]  # +120 grey levels in 60 frames
+    assert shot_starts(frames, ShotSettings(detector=detector)) == []
+    assert shot_starts([frames[0]] * 10 + [frames[-1]] * 10, ShotSettings(detector=detector)) == [10]  # in one step
+
+
 def test_cuts_closer_than_min_shot_frames_are_merged():
     rng = np.random.default_rng(2)
     frames = scene(rng, (40, 60, 90), 20) + scene(rng, (150, 110, 60), 4) + scene(rng, (30, 170, 210), 20)

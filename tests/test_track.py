@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facseq.track import box_iou, link_tracks, shot_starts
+from facseq.track import box_iou, link_tracks
 
 
 # ------------------------------------------------------------------------------ box_iou
@@ -144,43 +144,3 @@ def test_two_detections_of_one_frame_never_share_a_track():
 
 def test_no_detections():
     assert link_tracks(np.zeros(0, dtype=int), np.zeros((0, 4))).shape == (0,)
-
-
-# ------------------------------------------------------------------------------ shot_starts
-def textured(base: float, span: float, seed: int, height=72, width=128) -> np.ndarray:
-    """RGB frame: a horizontal gradient base..base+span plus mild noise."""
-    rng = np.random.default_rng(seed)
-    ramp = np.linspace(base, base + span, width)[None, :].repeat(height, axis=0)
-    grey = np.clip(ramp + rng.normal(0, 2, size=(height, width)), 0, 255).astype(np.uint8)
-    return np.repeat(grey[:, :, None], 3, axis=2)
-
-
-def test_hard_cut_is_found():
-    frames = [textured(10, 80, seed=i) for i in range(6)] + [textured(150, 100, seed=10 + i) for i in range(6)]
-    assert shot_starts(frames) == {6}
-
-
-def test_cut_between_two_different_pictures():
-    rng = np.random.default_rng(3)
-    a = rng.integers(0, 256, size=(90, 160, 3), dtype=np.uint8)  # noise
-    b = np.zeros((90, 160, 3), dtype=np.uint8)
-    b[:, 80:] = 230  # half black, half white
-    frames = [a] * 3 + [b] * 4 + [a] * 2
-    assert shot_starts(frames) == {3, 7}
-
-
-def test_smooth_brightness_ramp_is_not_a_cut():
-    frames = [textured(20 + 2 * i, 100, seed=i) for i in range(60)]  # brightness +120 over 60 frames
-    assert shot_starts(frames) == set()
-    # ... though first and last frame are far apart: compressed into one step it is a cut
-    assert shot_starts([frames[0], frames[-1]]) == {1}
-
-
-def test_identical_frames_and_threshold():
-    frame = textured(30, 150, seed=0)
-    assert shot_starts([frame] * 5) == set()
-    assert shot_starts([]) == set()
-    assert shot_starts([frame]) == set()
-    other = textured(60, 150, seed=1)  # shifted by 30 grey levels: ~20% of the mass moves
-    assert shot_starts([frame, other], threshold=0.05) == {1}
-    assert shot_starts([frame, other], threshold=0.9) == set()

@@ -34,7 +34,8 @@ def _series(values: list[str]) -> np.ndarray:
 
 def draw_track_strip(draw: ImageDraw.ImageDraw, x0: int, y0: int, width: int, frames: list[dict], n_frames: int) -> None:
     """Per-frame evidence of one track over the clip's frames: ASD score as bars (green >= 0, red < 0),
-    mouth opening as a blue line, audio energy as a grey line."""
+    mouth opening as a blue line, audio energy as a grey line, VAD speech probability (0..1, not rescaled)
+    as an orange line."""
     draw.rectangle((x0, y0, x0 + width, y0 + STRIP_HEIGHT), outline=(200, 200, 200))
     if not frames:
         return
@@ -56,6 +57,11 @@ def draw_track_strip(draw: ImageDraw.ImageDraw, x0: int, y0: int, width: int, fr
         scaled = (values - lo) / (hi - lo if hi > lo else 1.0)
         points = [(x0 + (i + 0.5) * step, y0 + STRIP_HEIGHT - 2 - v * (STRIP_HEIGHT - 4)) for i, v, ok in zip(index, scaled, finite) if ok]
         draw.line(points, fill=colour, width=1)
+    speech = _series([f.get("speech", "") for f in frames])
+    points = [(x0 + (i + 0.5) * step, y0 + STRIP_HEIGHT - 2 - v * (STRIP_HEIGHT - 4))
+              for i, v in zip(index, speech) if np.isfinite(v)]
+    if len(points) > 1:
+        draw.line(points, fill=(240, 140, 20), width=1)
 
 
 def render_contact_sheet(
@@ -74,12 +80,13 @@ def render_contact_sheet(
     font = _font()
     header = [title] + decision_lines
     evidence_lines = [
-        "track  frames  open-close  movement  lip/audio r  votes  ASD mean  ASD speaking  possible  decided by"
+        "track  frames  open-close  movement  lip/audio r  speech mv  votes  ASD mean  ASD speaking  possible  decided by"
     ] + [
         f"{e['track']:>5}  {e['n_frames']:>6}  {e['open_close_count'] or '-':>10}  {e['movement'] or '-':>8.8}  "
-        f"{e['av_correlation'] or '-':>11.11}  {e['votes'] or '-':>2}/{e['n_rules'] or '-':<2}  "
+        f"{e['av_correlation'] or '-':>11.11}  {e.get('speech_movement') or '-':>9.9}  "
+        f"{e['votes'] or '-':>2}/{e['n_rules'] or '-':<2}  "
         f"{e.get('asd_mean') or '-':>8.8}  {e.get('asd_speaking_fraction') or '-':>12.12}  "
-        f"{e['possible_speaker']:>8}  {e.get('decided_by', '')} {e['note']}"
+        f"{e['possible_speaker']:>8}  {e.get('decided_by', '')} {e.get('veto', '')} {e['note']}"
         for e in evidence
     ]
     rows_height = max(len(clusters), 1) * (THUMB + 2 * PAD)
@@ -121,7 +128,8 @@ def render_contact_sheet(
         draw.text((PAD, y), line[:170], fill=(30, 30, 90), font=font)
         y += LINE
     if strips:
-        draw.text((PAD, y), "per frame: ASD score (bars, green = speaking), mouth opening (blue), audio energy (grey)",
+        draw.text((PAD, y), "per frame: ASD score (bars, green = speaking), mouth opening (blue), audio energy (grey), "
+                  "speech probability (VAD, orange)",
                   fill=(30, 30, 90), font=font)
         y += LINE
     for track in strips:

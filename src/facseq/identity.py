@@ -107,3 +107,24 @@ def split_tracks(track_of: np.ndarray, frames: np.ndarray, embeddings: np.ndarra
         if p >= 0 and counts[p] >= min_length:
             out[det] = renumber.setdefault(p, len(renumber))
     return out, splits, split_of
+
+
+def embed_along_tracks(embedder, frames: list[np.ndarray], frame_of: np.ndarray, boxes: np.ndarray,
+                       track_of: np.ndarray, every: int, crop_margin: int) -> np.ndarray:
+    """(N, D) L2-normalised embeddings of every `every`-th face of each track, cut from the RGB frames in
+    memory like the saved crops (`facseq.faces.crop_face`); NaN rows for faces not embedded.
+
+    The faces stage saves this as `embeddings.npy` next to `detections.tsv` (rows = its `det`), made with
+    `embedding.backend`, so that the embed stage can reuse these faces instead of embedding them again."""
+    from facseq.faces import CROP_SIZE, box_in_crop, crop_face
+
+    chosen = faces_to_embed(track_of, frame_of, every)
+    if not len(chosen):
+        return np.full((len(frame_of), getattr(embedder, "dim", 0)), np.nan, dtype=np.float32)
+    height, width = frames[0].shape[:2]
+    crops = [crop_face(frames[frame_of[i]], boxes[i], margin=crop_margin) for i in chosen]
+    in_crop = [box_in_crop(boxes[i], CROP_SIZE, crop_margin, width, height) for i in chosen]
+    vectors = embedder.embed(crops, in_crop)
+    out = np.full((len(frame_of), vectors.shape[1]), np.nan, dtype=np.float32)
+    out[chosen] = vectors
+    return out

@@ -82,19 +82,3 @@ def link_tracks(
         if t in keep:
             out[det] = renumber.setdefault(t, len(renumber))
     return out
-
-
-def shot_starts(frames: list[np.ndarray], threshold: float = 0.35) -> set[int]:
-    """Frames that begin a new shot: the grey-level histogram changes by more than `threshold` (half the
-    L1 distance of normalised 32-bin histograms, 0..1) from the previous frame."""
-    import cv2
-
-    starts, previous = set(), None
-    for index, frame in enumerate(frames):
-        small = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (64, 36), interpolation=cv2.INTER_AREA)
-        hist = np.bincount((small // 8).ravel(), minlength=32).astype(np.float64)
-        hist /= hist.sum()
-        if previous is not None and 0.5 * np.abs(hist - previous).sum() > threshold:
-            starts.add(index)
-        previous = hist
-    return starts

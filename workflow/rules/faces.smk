@@ -1,5 +1,6 @@
 rule detect_faces:
-    """MTCNN faces, mediapipe face-mesh landmarks, tracks (FaceIDs) and 160x160 crops."""
+    """MTCNN faces, mediapipe face-mesh landmarks, shots (PySceneDetect), tracks (FaceIDs) cut where the
+    identity changes, and 160x160 crops."""
     input:
         frames=batch_dir("frames"),
         audio=batch_dir("audio"),
@@ -19,5 +20,9 @@ rule detect_faces:
         batch=batch_items,
         detection=config["detection"],
         tracking=config["tracking"],
+        shots=config["shots"],
+        identity=config["identity"],
+        identity_min_similarity=similarity("identity"),
+        embedding=config["embedding"],
     script:
         "../scripts/detect_faces.py"

@@ -9,17 +9,33 @@ import numpy as np
 from facseq.stages.common import BatchItem, _pending, _read_rgb, _stage_start, _write_rgb, log
 from facseq.tables import failure_reason, read_tsv, write_status, write_tsv
 
-DETECTION_COLUMNS = ["det", "frame", "time_s", "shot", "track", "x1", "y1", "x2", "y2", "probability", "landmarks", "crop"]
+# track: the FaceID (one person); linked_track: the track box linking made, before the identity check;
+# identity_split: why the identity check cut this face's part off its linked track ("" when it did not)
+DETECTION_COLUMNS = ["det", "frame", "time_s", "shot", "track", "linked_track", "identity_split", "x1", "y1", "x2",
+                     "y2", "probability", "landmarks", "crop"]
 
 
-def detect_faces(items: list[BatchItem], frames_dir: Path, audio_dir: Path, out_dir: Path, settings, track_settings: dict) -> dict:
+def detect_faces(items: list[BatchItem], frames_dir: Path, audio_dir: Path, out_dir: Path, settings, track_settings: dict,
+                 shot_settings=None, identity_settings=None, embedding: dict | None = None) -> dict:
     """Per utterance: `detections.tsv` (every face, with its track = FaceID), `landmarks.npy`
-    (N,468,2 face-mesh points in clip pixels, NaN where the mesh failed) and `crops/{det}.jpg` (160x160)."""
+    (N,468,2 face-mesh points in clip pixels, NaN where the mesh failed), `five_points.npy` (N,5,2 MTCNN
+    eyes, nose tip, mouth corners in clip pixels) and `crops/{det}.jpg` (160x160); `shots.tsv` (the
+    clip's shots, PySceneDetect) and, with `identity_settings`, `embeddings.npy` (see
+    `facseq.identity.embed_along_tracks`: the faces that checked each track's identity, embedded with
+    `embedding` = {backend, weights, device})."""
     from facseq.faces import FaceDetector, FaceMesh, crop_face
-    from facseq.track import link_tracks, shot_starts
+    from facseq.identity import embed_along_tracks, split_tracks
+    from facseq.shots import ShotSettings, shot_of_frames, shot_starts
+    from facseq.track import link_tracks
 
     out_dir, status, media = _stage_start(out_dir, Path(audio_dir) / "status.tsv", audio_dir)
     detector, mesh = FaceDetector(settings), FaceMesh(settings)
+    embedder = None
+    if identity_settings is not None:
+        from facseq.embed import make_embedder
+
+        embedding = embedding or {}
+        embedder = make_embedder(embedding.get("backend", "dlib"), embedding.get("weights"), embedding.get("device", "cpu"))
     try:
         for item in items:
             if not _pending(status, item.name):
@@ -36,12 +52,21 @@ def detect_faces(items: list[BatchItem], frames_dir: Path, audio_dir: Path, out_
                     probs += list(frame_probs)
                 frame_of = np.array(frame_of, dtype=np.int64)
                 boxes = np.array(boxes, dtype=np.float64).reshape(-1, 4)
-                cuts = shot_starts(frames, track_settings.get("shot_cut", 0.35))
+                cuts = shot_starts(frames, shot_settings or ShotSettings(), fps)  # the frames already decoded
                 link = {k: v for k, v in track_settings.items() if k in ("min_iou", "max_gap", "min_length")}
-                tracks = link_tracks(frame_of, boxes, shot_starts=cuts, **link)
-                shot_of = np.searchsorted(np.array(sorted(cuts), dtype=np.int64), frame_of, side="right")
+                linked = tracks = link_tracks(frame_of, boxes, shot_starts=cuts, **link)
+                splits, split_of = [], np.full(len(boxes), -1)
                 utt_dir = out_dir / item.name
                 (utt_dir / "crops").mkdir(parents=True, exist_ok=True)
+                utt_dir.mkdir(parents=True, exist_ok=True)
+                if embedder is not None:  # a track is one person: cut it where the identity changes
+                    embeddings = embed_along_tracks(embedder, frames, frame_of, boxes, linked, identity_settings.every,
+                                                    settings.crop_margin)
+                    tracks, splits, split_of = split_tracks(linked, frame_of, embeddings, identity_settings,
+                                                            link.get("min_length", 1))
+                    np.save(utt_dir / "embeddings.npy", embeddings)
+                shot_of = shot_of_frames(frame_of, cuts)
+                write_shots(utt_dir / "shots.tsv", cuts, len(frames), fps)
                 landmarks = np.full((len(boxes), 468, 2), np.nan, dtype=np.float32)
                 rows = []
                 for det, (frame, box) in enumerate(zip(frame_of, boxes)):
@@ -52,7 +77,8 @@ def detect_faces(items: list[BatchItem], frames_dir: Path, audio_dir: Path, out_
                     _write_rgb(utt_dir / "crops" / crop_name, crop_face(image, box, margin=settings.crop_margin))
                     rows.append({
                         "det": det, "frame": int(frame), "time_s": round(frame / fps, 4), "shot": int(shot_of[det]),
-                        "track": int(tracks[det]),
+                        "track": int(tracks[det]), "linked_track": int(linked[det]),
+                        "identity_split": splits[split_of[det]].reason if split_of[det] >= 0 else "",
                         "x1": round(box[0], 1), "y1": round(box[1], 1), "x2": round(box[2], 1), "y2": round(box[3], 1),
                         "probability": round(float(probs[det]), 4),
                         "landmarks": bool(np.isfinite(landmarks[det]).all()), "crop": crop_name,
@@ -73,6 +99,14 @@ def detect_faces(items: list[BatchItem], frames_dir: Path, audio_dir: Path, out_
 
 def load_detections(faces_dir: Path, name: str) -> list[dict]:
     rows = read_tsv(Path(faces_dir) / name / "detections.tsv")
+def write_shots(path: Path, starts: list[int], n_frames: int, fps: float) -> None:
+    """One row per shot of the clip: first and last frame, start time."""
+    bounds = [0, *starts, n_frames]
+    write_tsv(path, [{"shot": k, "first_frame": a, "last_frame": b - 1, "start_s": round(a / fps, 4)}
+                     for k, (a, b) in enumerate(zip(bounds, bounds[1:])) if b > a],
+              ["shot", "first_frame", "last_frame", "start_s"])
+
+
     for row in rows:
         for key in ("det", "frame", "shot", "track"):
             row[key] = int(row[key])
