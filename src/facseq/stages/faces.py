@@ -57,7 +57,6 @@ def detect_faces(items: list[BatchItem], frames_dir: Path, audio_dir: Path, out_
                 linked = tracks = link_tracks(frame_of, boxes, shot_starts=cuts, **link)
                 splits, split_of = [], np.full(len(boxes), -1)
                 utt_dir = out_dir / item.name
-                (utt_dir / "crops").mkdir(parents=True, exist_ok=True)
                 utt_dir.mkdir(parents=True, exist_ok=True)
                 if embedder is not None:  # a track is one person: cut it where the identity changes
                     embeddings = embed_along_tracks(embedder, frames, frame_of, boxes, linked, identity_settings.every,
@@ -67,6 +66,7 @@ def detect_faces(items: list[BatchItem], frames_dir: Path, audio_dir: Path, out_
                     np.save(utt_dir / "embeddings.npy", embeddings)
                 shot_of = shot_of_frames(frame_of, cuts)
                 write_shots(utt_dir / "shots.tsv", cuts, len(frames), fps)
+                (utt_dir / "crops").mkdir(parents=True, exist_ok=True)
                 landmarks = np.full((len(boxes), 468, 2), np.nan, dtype=np.float32)
                 rows = []
                 for det, (frame, box) in enumerate(zip(frame_of, boxes)):
@@ -97,8 +97,6 @@ def detect_faces(items: list[BatchItem], frames_dir: Path, audio_dir: Path, out_
     return status
 
 
-def load_detections(faces_dir: Path, name: str) -> list[dict]:
-    rows = read_tsv(Path(faces_dir) / name / "detections.tsv")
 def write_shots(path: Path, starts: list[int], n_frames: int, fps: float) -> None:
     """One row per shot of the clip: first and last frame, start time."""
     bounds = [0, *starts, n_frames]
@@ -107,6 +105,8 @@ def write_shots(path: Path, starts: list[int], n_frames: int, fps: float) -> Non
               ["shot", "first_frame", "last_frame", "start_s"])
 
 
+def load_detections(faces_dir: Path, name: str) -> list[dict]:
+    rows = read_tsv(Path(faces_dir) / name / "detections.tsv")
     for row in rows:
         for key in ("det", "frame", "shot", "track"):
             row[key] = int(row[key])
