@@ -121,7 +121,7 @@ def dfer_train_step(swin: nn.Module, images: torch.Tensor, labels: torch.Tensor,
         loss = swin(images, False, labels.long(), criterion)
     stepped, grad_norm = _backward_and_maybe_step(loss, list(swin.parameters()), optimizer, scheduler, clip,
                                                   accumulation_steps, batch_index, scaler, before_clip)
-    return StepResult(float(loss), stepped, grad_norm)
+    return StepResult(loss.item(), stepped, grad_norm)
 
 
 def mermc_train_step(swin: nn.Module, model: nn.Module, batch: MermcBatch, criterion: nn.Module, optimizer,
@@ -136,7 +136,7 @@ def mermc_train_step(swin: nn.Module, model: nn.Module, batch: MermcBatch, crite
         loss = criterion(logits, batch.label_ids)
     stepped, grad_norm = _backward_and_maybe_step(loss, list(model.parameters()), optimizer, scheduler, clip,
                                                   accumulation_steps, batch_index, scaler, before_clip)
-    return StepResult(float(loss), stepped, grad_norm, logits.detach(), gate)
+    return StepResult(loss.item(), stepped, grad_norm, logits.detach(), gate)
 
 
 def mermc_evaluate_batch(swin: nn.Module, model: nn.Module, batch: MermcBatch, criterion: nn.Module, *,

@@ -16,7 +16,9 @@ STYLES = ("roberta", "bert")
 
 def load_text_model(path: str | Path) -> nn.Module:
     from transformers import AutoConfig, BertModel, RobertaModel
+    from transformers.utils import logging
 
+    logging.disable_progress_bar()  # one bar per load would bury the logs
     path = Path(path)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path}: not a transformers model folder (no config.json)")

@@ -41,7 +41,7 @@ class SwinTransformer(nn.Module):
         self.num_features = cfg.embed_dim * 2 ** (n_stages - 1)
         self.patch_embed = PatchEmbed(cfg.img_size, cfg.patch_size, cfg.in_chans, cfg.embed_dim)
         self.pos_drop = nn.Dropout(cfg.drop_rate)
-        rates = torch.linspace(0, cfg.drop_path_rate, sum(cfg.depths)).tolist()  # stochastic depth decay rule
+        rates = torch.linspace(0, cfg.drop_path_rate, sum(cfg.depths), device="cpu").tolist()  # stochastic depth decay rule
         base = self.patch_embed.resolution
         self.layers = nn.ModuleList()
         for i in range(n_stages):
