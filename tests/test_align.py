@@ -11,6 +11,7 @@ from facseq.align import (
     align_face,
     alignment_matrix,
     box_five_points,
+    face_five_points,
     is_usable,
     mesh_five_points,
     points_in_crop,
@@ -140,3 +141,15 @@ def test_points_in_crop_match_box_in_crop():
         window = crop_window(box, 160, 20, width, height)
         corners = points_in_crop(np.array([box[:2], box[2:]]), window, 160)
         np.testing.assert_allclose(corners.ravel(), box_in_crop(box, 160, 20, width, height))
+
+
+def test_face_five_points_prefers_the_mesh_then_mtcnn():
+    landmarks = np.zeros((468, 2))
+    landmarks[[33, 133, 362, 263, 1, 61, 291]] = [[10, 20], [20, 20], [40, 20], [50, 20], [30, 40], [15, 55], [45, 55]]
+    mtcnn = ASTRONAUT_MTCNN_POINTS
+    np.testing.assert_allclose(face_five_points(landmarks, mtcnn), mesh_five_points(landmarks))
+    failed_mesh = np.full((468, 2), np.nan)
+    np.testing.assert_allclose(face_five_points(failed_mesh, mtcnn), mtcnn)
+    np.testing.assert_allclose(face_five_points(None, mtcnn), mtcnn)
+    assert not is_usable(face_five_points(failed_mesh, None))
+    assert not is_usable(face_five_points(failed_mesh, np.full((5, 2), np.nan)))

@@ -3,6 +3,7 @@ ArcFace model (insightface's w600k_r50.onnx has the same interface: 1x3x112x112 
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -196,3 +197,73 @@ def test_onnx_providers():
     assert onnx_providers("cuda:1", with_gpu) == with_gpu
     with pytest.raises(EmbeddingError, match="onnxruntime-gpu"):
         onnx_providers("cuda", cpu_only)
+
+
+# ------------------------------------------------------------------ the workflow on the demo with arcface_onnx
+CROP_MARGIN, MAX_PER_TRACK = 20, 8  # detection.crop_margin (default) and embedding.max_faces_per_track of the run
+
+
+@pytest.fixture(scope="module")
+def demo_run(models, tmp_path_factory):
+    from conftest import config_args, run_snakemake
+    from facseq.demo import build_demo
+
+    root = tmp_path_factory.mktemp("arcface_demo")
+    data, results = root / "data", root / "results"
+    truth = build_demo(data)  # the ground truth: every utterance, in CSV order
+    # a config file: --config would hand the nested number over as a string
+    overrides = root / "arcface.json"
+    embedding = {"backend": "arcface_onnx", "weights": str(models["dynamic"]), "max_faces_per_track": MAX_PER_TRACK}
+    # 10 fps instead of 25: the run is about the embeddings, and face detection dominates its time
+    overrides.write_text(json.dumps({"embedding": embedding, "frames": {"fps": 10}}))
+    run_snakemake("--cores", "2", "--configfile", str(overrides),
+                  *config_args(data / "meld", data / "meld", data / "face_library", results))
+    return {"results": results, "names": list(truth["utterances"])}
+
+
+@pytest.mark.slow
+def test_workflow_runs_with_arcface_onnx(demo_run):
+    from contract import check_split_outputs
+
+    results = demo_run["results"]
+    decisions = check_split_outputs(results, "val", demo_run["names"])
+    assert "failed" not in {d["status"] for d in decisions.values()}, decisions
+    library = np.load(results / "work" / "library" / "arcface_onnx.npz")
+    assert library.files and all(library[role].shape[1] == 512 for role in library.files)
+    embedded = 0
+    for path in sorted((results / "work" / "dev").glob("*/embeddings/*.npy")):
+        vectors = np.load(path)
+        rows = vectors[np.isfinite(vectors).all(axis=1)]
+        assert vectors.shape[1] == 512, path
+        np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-5)
+        embedded += len(rows)
+    assert embedded > 0
+
+
+@pytest.mark.slow
+def test_workflow_embeddings_are_deterministic_and_aligned(demo_run, models, tmp_path):
+    from facseq.faces import box_in_crop
+    from facseq.stages.common import BatchItem, _read_rgb
+    from facseq.stages.embeddings import embed_faces, five_points_in_crops, sample_per_track
+    from facseq.stages.faces import load_detections
+    from facseq.tables import read_tsv
+
+    batch_dir = next((demo_run["results"] / "work" / "dev").glob("b*"))
+    media = {row["utterance"]: row for row in read_tsv(batch_dir / "audio" / "media.tsv")}
+    stored = {path.stem: np.load(path) for path in (batch_dir / "embeddings").glob("dia*.npy")}
+    name = next(n for n in sorted(stored) if np.isfinite(stored[n]).any())
+    # the embedding stage run again on one utterance gives the same vectors
+    embed_faces([BatchItem(name, "", "")], batch_dir / "faces", batch_dir / "audio", tmp_path, "arcface_onnx",
+                models["dynamic"], "cpu", CROP_MARGIN, MAX_PER_TRACK)
+    np.testing.assert_array_equal(np.load(tmp_path / f"{name}.npy"), stored[name])
+    # the model saw the five-point aligned faces: the same crops laid over their boxes embed differently
+    width, height = int(media[name]["width"]), int(media[name]["height"])
+    used = sample_per_track(load_detections(batch_dir / "faces", name), MAX_PER_TRACK)[:4]
+    points = five_points_in_crops(batch_dir / "faces" / name, used, CROP_MARGIN, width, height)
+    assert np.isfinite(points).all()
+    crops = [_read_rgb(batch_dir / "faces" / name / "crops" / r["crop"]) for r in used]
+    boxes = [box_in_crop((r["x1"], r["y1"], r["x2"], r["y2"]), 160, CROP_MARGIN, width, height) for r in used]
+    embedder = ArcFaceOnnxEmbedder(models["dynamic"])
+    expected = stored[name][[r["det"] for r in used]]
+    np.testing.assert_allclose(embedder.embed(crops, boxes, points), expected, atol=1e-6)
+    assert np.abs(embedder.embed(crops, boxes) - expected).max() > 1e-4

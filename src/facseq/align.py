@@ -93,3 +93,15 @@ def points_in_crop(points: np.ndarray, window: tuple[int, int, int, int], crop_s
     x1, y1, x2, y2 = window
     scale = np.array([crop_size / max(x2 - x1, 1), crop_size / max(y2 - y1, 1)])
     return (np.asarray(points, dtype=np.float64) - [x1, y1]) * scale
+
+
+def face_five_points(mesh_landmarks, mtcnn_points) -> np.ndarray:
+    """(5,2) points of one face: from its face mesh (468 points) when the mesh found it, the mesh's lips
+    and eye corners being placed at full resolution; else MTCNN's five; else NaN."""
+    if mesh_landmarks is not None:
+        points = mesh_five_points(mesh_landmarks)
+        if is_usable(points):
+            return points
+    if is_usable(mtcnn_points):
+        return np.asarray(mtcnn_points, dtype=np.float64)
+    return np.full((5, 2), np.nan)

@@ -46,6 +46,11 @@ class FaceDetector:
 
     def detect(self, frames: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
         """For each RGB frame: (boxes (K,4) x1y1x2y2, probabilities (K,)) above the probability cut."""
+        return [(boxes, probs) for boxes, probs, _ in self.detect_with_points(frames)]
+
+    def detect_with_points(self, frames: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """As `detect`, plus MTCNN's five points per face (K,5,2): eyes, nose tip, mouth corners, the image's
+        left one of each pair first, in original pixels."""
         results = []
         for start in range(0, len(frames), self.settings.batch_size):
             chunk = frames[start : start + self.settings.batch_size]
@@ -53,13 +58,14 @@ class FaceDetector:
             scale = min(1.0, self.settings.max_side / max(height, width))
             if scale < 1.0:
                 chunk = [cv2.resize(f, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) for f in chunk]
-            boxes, probs = self.mtcnn.detect(np.stack(chunk))
-            for frame_boxes, frame_probs in zip(boxes, probs):
+            boxes, probs, points = self.mtcnn.detect(np.stack(chunk), landmarks=True)
+            for frame_boxes, frame_probs, frame_points in zip(boxes, probs, points):
                 if frame_boxes is None:
-                    results.append((np.zeros((0, 4)), np.zeros(0)))
+                    results.append((np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))))
                     continue
                 keep = np.asarray(frame_probs, dtype=np.float64) >= self.settings.min_probability
-                results.append((np.asarray(frame_boxes, dtype=np.float64)[keep] / scale, np.asarray(frame_probs)[keep]))
+                results.append((np.asarray(frame_boxes, dtype=np.float64)[keep] / scale, np.asarray(frame_probs)[keep],
+                                np.asarray(frame_points, dtype=np.float64)[keep] / scale))
         return results
 
 

@@ -44,12 +44,13 @@ def detect_faces(items: list[BatchItem], frames_dir: Path, audio_dir: Path, out_
                 fps = float(media[item.name]["fps"])
                 paths = sorted((Path(frames_dir) / item.name).glob("*.jpg"))
                 frames = [_read_rgb(p) for p in paths]
-                found = detector.detect(frames)
-                frame_of, boxes, probs = [], [], []
-                for index, (frame_boxes, frame_probs) in enumerate(found):
+                found = detector.detect_with_points(frames)
+                frame_of, boxes, probs, five_points = [], [], [], []
+                for index, (frame_boxes, frame_probs, frame_points) in enumerate(found):
                     frame_of += [index] * len(frame_boxes)
                     boxes += list(frame_boxes)
                     probs += list(frame_probs)
+                    five_points += list(frame_points)
                 frame_of = np.array(frame_of, dtype=np.int64)
                 boxes = np.array(boxes, dtype=np.float64).reshape(-1, 4)
                 cuts = shot_starts(frames, shot_settings or ShotSettings(), fps)  # the frames already decoded
@@ -60,7 +61,7 @@ def detect_faces(items: list[BatchItem], frames_dir: Path, audio_dir: Path, out_
                 utt_dir.mkdir(parents=True, exist_ok=True)
                 if embedder is not None:  # a track is one person: cut it where the identity changes
                     embeddings = embed_along_tracks(embedder, frames, frame_of, boxes, linked, identity_settings.every,
-                                                    settings.crop_margin)
+                                                    settings.crop_margin, np.array(five_points).reshape(-1, 5, 2))
                     tracks, splits, split_of = split_tracks(linked, frame_of, embeddings, identity_settings,
                                                             link.get("min_length", 1))
                     np.save(utt_dir / "embeddings.npy", embeddings)
@@ -85,6 +86,7 @@ def detect_faces(items: list[BatchItem], frames_dir: Path, audio_dir: Path, out_
                     })
                 write_tsv(utt_dir / "detections.tsv", rows, DETECTION_COLUMNS)
                 np.save(utt_dir / "landmarks.npy", landmarks)
+                np.save(utt_dir / "five_points.npy", np.array(five_points, dtype=np.float32).reshape(-1, 5, 2))
                 if not (tracks >= 0).any():
                     reason = "no face detected" if len(boxes) == 0 else f"{len(boxes)} face detection(s) but no stable track"
                     status[item.name] = ("no_face", reason)
