@@ -5,7 +5,8 @@ miss one (same set, same framing). So after linking, faces along each track are 
 (every `every`-th face) and the track is cut where the faces before and after a point stop looking like
 one person: the (coordinate-wise) median embedding of up to `window` faces on each side is compared (a
 median, so one blurred or turned face does not cut a track), the least similar point is cut when below `min_similarity`, and
-each part is searched again (binary segmentation). The embeddings are kept for the embed stage.
+each part is searched again (binary segmentation). Each cut is then placed exactly: every face near it
+goes with the side whose median it is closer to. The embeddings are kept for the embed stage.
 """
 
 from __future__ import annotations
@@ -52,9 +53,24 @@ def identity_switches(embeddings: np.ndarray, settings: IdentitySettings) -> lis
             if similarity < best_sim:
                 best_k, best_sim = k, similarity
         if best_k is not None and best_sim < settings.min_similarity:
+            best_k = _place_cut(embeddings, best_k, lo, hi, window)
             found.append((best_k, best_sim))
             segments += [(lo, best_k), (best_k, hi)]
     return sorted(found)
+
+
+def _place_cut(embeddings: np.ndarray, k: int, lo: int, hi: int, window: int) -> int:
+    """The cut near k that puts each face of the window on either side with the side it resembles most
+    (the medians mix the two people near a switch, so the least similar point can be off by a face)."""
+    before = _unit(np.median(embeddings[max(lo, k - window) : k], axis=0))
+    after = _unit(np.median(embeddings[k : min(hi, k + window)], axis=0))
+    start, stop = max(lo + 1, k - window + 1), min(hi - 1, k + window - 1)
+    zone = embeddings[start - 1 : stop + 1]
+    nearer_after = zone @ after > zone @ before  # (len(zone),)
+    # errors of cutting at c: faces before c that look like `after` + faces from c that look like `before`
+    errors = {c: int(nearer_after[: c - start + 1].sum() + (~nearer_after[c - start + 1 :]).sum())
+              for c in range(start, stop + 1)}
+    return min(errors, key=lambda c: (errors[c], abs(c - k)))
 
 
 def faces_to_embed(track_of: np.ndarray, frames: np.ndarray, every: int) -> np.ndarray:
