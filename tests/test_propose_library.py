@@ -206,6 +206,7 @@ def test_stage_writes_a_valid_library_and_refuses_a_role_never_on_screen(tmp_pat
     rows = read_tsv(library / "proposal.tsv")
     joey = [r for r in rows if r["role"] == "Joey"]
     assert len(joey) == 1 and joey[0]["status"] == "no_folder" and joey[0]["why"].startswith("never seen")
+    assert "(3 utterances: 1 no possible speaker, 2 no_face)" in joey[0]["why"]
     for role, identity, expected in (("Ross", ross, {"dia0_utt0", "dia0_utt1", "dia1_utt0"}),
                                      ("Rachel", rachel, {"dia0_utt1", "dia1_utt1", "dia2_utt0"})):
         mine = [r for r in rows if r["role"] == role]

@@ -17,7 +17,7 @@ batches = [
 choices = propose_face_library(
     batches,
     params.roles,
-    snakemake.output.library,  # noqa: F821
+    Path(snakemake.output.proposal).parent,  # noqa: F821
     snakemake.output.sheets,  # noqa: F821
     settings(ClusterSettings, params.cluster, min_similarity=params.cluster_min_similarity),
     settings(ProposalSettings, params.library),

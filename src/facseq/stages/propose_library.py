@@ -9,6 +9,7 @@ and writes `{library}/<role>/NN.jpg`, `{library}/proposal.tsv` and one review sh
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,20 +48,28 @@ class BatchOutputs:
     evidence: Path
 
 
-def read_track_nodes(batch: BatchOutputs, roles: set[str]) -> tuple[list[TrackNode], int]:
-    """The embedded possible-speaker tracks of the roles' utterances, and how many utterances were
-    unreadable (logged and skipped: one broken clip never stops the proposal)."""
+def read_track_nodes(batch: BatchOutputs, roles: set[str], outcomes: dict[str, Counter]) -> list[TrackNode]:
+    """The embedded possible-speaker tracks of the roles' utterances. `outcomes[role]` counts what each
+    utterance gave (`seen`, `no possible speaker`, an earlier stage's status, `unreadable`): an unreadable
+    utterance is logged and skipped, one broken clip never stops the proposal."""
     status = read_status(batch.evidence / "status.tsv")
-    nodes, broken = [], 0
+    nodes = []
     for item in batch.items:
-        if item.speaker not in roles or not _pending(status, item.name):
+        if item.speaker not in roles:
+            continue
+        state = status.get(item.name, ("missing from the evidence stage", ""))[0]
+        if not _pending(status, item.name):
+            outcomes[item.speaker][state] += 1
             continue
         try:
-            nodes += utterance_nodes(batch, item)
+            found = utterance_nodes(batch, item)
         except Exception as err:  # noqa: BLE001
             log.warning("%s/%s: skipped for the proposal (%s)", batch.split, item.name, failure_reason(err))
-            broken += 1
-    return nodes, broken
+            outcomes[item.speaker]["unreadable"] += 1
+            continue
+        outcomes[item.speaker]["seen" if found else "no possible speaker"] += 1
+        nodes += found
+    return nodes
 
 
 def utterance_nodes(batch: BatchOutputs, item: BatchItem) -> list[TrackNode]:
@@ -100,18 +109,19 @@ def propose_face_library(
     for folder in (library_dir, sheets_dir):
         shutil.rmtree(folder, ignore_errors=True)  # a rerun never keeps an old proposal's images
         folder.mkdir(parents=True)
-    nodes, broken = [], 0
-    for batch in batches:
-        found, bad = read_track_nodes(batch, set(roles))
-        nodes += found
-        broken += bad
-    log.info("%d possible-speaker tracks of %d roles (%d utterances unreadable)", len(nodes), len(roles), broken)
+    outcomes: dict[str, Counter] = {role: Counter() for role in roles}
+    nodes = [node for batch in batches for node in read_track_nodes(batch, set(roles), outcomes)]
+    log.info("%d possible-speaker tracks of %d roles; utterances per role: %s", len(nodes), len(roles),
+             {role: dict(counts) for role, counts in outcomes.items()})
     centroids = np.stack([n.centroid for n in nodes]) if nodes else np.zeros((0, 1), dtype=np.float32)
     labels = cluster_faces(centroids, cluster_settings).labels
     observations = observations_of(nodes, labels)
     choices = assign_roles(role_evidence(observations, roles), settings)
     rows = []
     for choice in choices:
+        if choice.n_dialogues == 0:  # never seen: say what its utterances gave instead
+            counts = ", ".join(f"{n} {what}" for what, n in sorted(outcomes[choice.role].items()))
+            choice.reason += f" ({sum(outcomes[choice.role].values())} utterances: {counts})"
         members = [n for n, label in zip(nodes, labels) if label == choice.cluster]
         picked = pick_faces(members, settings, cluster_settings.min_similarity) if choice.cluster is not None else []
         if choice.cluster is not None and len(picked) < settings.min_images:
