@@ -20,7 +20,7 @@ from .multimodal import MultiModalTransformerForClassification
 from .optim import AdamW424, linear_warmup_schedule
 from .parity import SWIN_GRAD_NORM_RTOL, UPDATE_ATOL, Report
 from .preprocess import SWIN_IMG_SIZE, load_face_batch, read_face_bgr, resize_like_reference
-from .steps import MermcBatch, dfer_train_step, gather_faces, mermc_forward, mermc_train_step
+from .steps import MermcBatch, dfer_train_step, gather_faces, mermc_evaluate_batch, mermc_train_step
 from .text import dialogues_from_csv, load_tokenizer, tokenise_dialogue
 from .vision_only import meld_utt_transformer
 
@@ -190,17 +190,18 @@ BATCH_KEYS = ("text_input_ids", "text_input_mask", "text_sep_mask", "audio_input
               "vision_mask", "label_ids", "vis_num_imgs", "utt_in_dia_idx")
 
 
-def gate_forward(swin, model, batch: MermcBatch, threshold: float, packing: str) -> tuple[dict, torch.Tensor]:
-    """mermc_forward with the arrays the fixture records (prefix-less keys) and the logits."""
+def gate_evaluate(swin, model, batch: MermcBatch, threshold: float, packing: str) -> tuple[dict, float]:
+    """steps.mermc_evaluate_batch, with the arrays the fixture records (prefix-less keys) and the loss."""
     with captured({"logits": swin.classifier, "distribution": swin}) as calls:
-        logits, gate = mermc_forward(swin, model, batch, threshold, packing)
+        loss, logits, gate = mermc_evaluate_batch(swin, model, batch, nn.CrossEntropyLoss(), threshold=threshold,
+                                                  packing=packing)
     ours = {"swin_logits_before_gumbel": calls["logits"][0][1], "preds_FacialEmo_distr": calls["distribution"][0][1],
             "clarity_diag_PPt": gate.clarity, "clarity_mask": gate.passed, "HighImporFace_idx": gate.kept_index,
             "new_vision_inputs": gate.vision_inputs, "batch_vis_emo": gate.emotions,
             "vision_inputs_concat": gate.vision_inputs_concat, "new_vision_mask": gate.vision_mask,
             "mm_logits": logits}
     ours.update({key: getattr(batch, key) for key in BATCH_KEYS})
-    return ours, gate
+    return ours, loss
 
 
 def case_c(fx: Fixture, report: Report) -> None:
@@ -208,7 +209,6 @@ def case_c(fx: Fixture, report: Report) -> None:
     meta = fx.case_meta("c")
     args = fx.args()
     swin, model, data = fx.swin(), fx.multimodal("roberta"), CDataset(fx, "roberta")
-    criterion = nn.CrossEntropyLoss()
     runs = [(c["name"], [c["utterance_index"]], "per_utterance") for c in meta.get("cases", [])]
     if "c4_batch2" in meta:  # batch > 1: the reference's own re-packing arithmetic
         runs.append(("c4_batch2", meta["c4_batch2"]["utterances"], "reference"))
@@ -216,9 +216,7 @@ def case_c(fx: Fixture, report: Report) -> None:
     for name, utterances, packing in runs:
         batch = data.batch(utterances)
         swin.noise_source = NoiseQueue([expected[f"{name}/gumbel_noise"]])
-        with torch.no_grad():
-            arrays, _ = gate_forward(swin, model, batch, args.FacialEmoImpor_threshold, packing)
-            loss = float(criterion(arrays["mm_logits"], batch.label_ids))
+        arrays, loss = gate_evaluate(swin, model, batch, args.FacialEmoImpor_threshold, packing)
         ours.update({f"{name}/{k}": v for k, v in arrays.items()})
         faces = gather_faces(batch.face_images, batch.vis_num_imgs)
         report.compare(f"c/{name}/faces (= a.expected_images[face_pool_indices])", faces,
