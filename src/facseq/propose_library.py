@@ -9,7 +9,9 @@ turn up too, but they also turn up, more often, when they speak themselves).
 - `role_evidence`: per role and cluster, in how many distinct dialogues the cluster was a possible
   speaker of that role's utterances (`support`) and the share of the role's dialogues it covers (`share`;
   an utterance with k possible-speaker clusters gives each 1/k, a dialogue counts its best utterance).
-- `assign_roles`: the score is a role's share minus the best share another role has for the same cluster;
+- `assign_roles`: the score (*specificity*) is a role's share minus the mean share the other roles have
+  for the same cluster (how well they explain it; the mean, since two leads who share every scene would
+  cancel each other out under the maximum);
   roles get clusters jointly (Hungarian assignment), so two roles never get one person, and a role whose
   evidence is too thin gets no cluster and the reason.
 - `select_images`: at most one face per track, close to the cluster's centre, spread over dialogues
@@ -30,7 +32,7 @@ class ProposalSettings:
     n_roles: int = 6  # roles proposed when `roles` is not given: the CSV speakers with most utterances
     min_dialogues: int = 1  # distinct dialogues the role's cluster must be seen in
     min_share: float = 0.25  # share of the role's dialogues (with a possible speaker) its cluster covers
-    min_specificity: float = 0.0  # role's share minus the best other role's share for that cluster
+    min_specificity: float = 0.0  # role's share minus the other roles' mean share for that cluster
     min_images: int = 3  # fewer usable faces than this: no folder
 
 
@@ -54,12 +56,12 @@ class RoleEvidence:
 
     @property
     def specificity(self) -> np.ndarray:
-        """(R, C) share minus the highest share any other role has for the same cluster."""
+        """(R, C) share minus the mean share of the other roles for the same cluster."""
         if len(self.roles) < 2:
             return self.share.copy()
         others = np.empty_like(self.share)
         for r in range(len(self.roles)):
-            others[r] = np.delete(self.share, r, axis=0).max(axis=0)
+            others[r] = np.delete(self.share, r, axis=0).mean(axis=0)
         return self.share - others
 
 
@@ -135,7 +137,8 @@ def assign_roles(evidence: RoleEvidence, settings: ProposalSettings) -> list[Rol
             choice.cluster, choice.reason = None, problem
         else:
             choice.reason = (f"cluster {choice.cluster}: possible speaker in {choice.support} of its {n_dia} dialogues "
-                             f"(share {choice.share:.2f}, {choice.specificity:+.2f} over {choice.rival or 'no other role'})")
+                             f"(share {choice.share:.2f}, {choice.specificity:+.2f} over the other roles' mean; most of them: "
+                             f"{choice.rival or 'none'})")
         choices.append(choice)
     return choices
 
@@ -150,8 +153,8 @@ def thin_evidence(choice: RoleChoice, settings: ProposalSettings) -> str:
         return (f"too thin: {where} covers a share of {choice.share:.2f} of its {choice.n_dialogues} dialogues "
                 f"(library.min_share = {settings.min_share})")
     if choice.specificity < settings.min_specificity:
-        return (f"ambiguous: {where} is a possible speaker of {choice.rival}'s dialogues about as often or more "
-                f"(specificity {choice.specificity:+.2f} < library.min_specificity = {settings.min_specificity})")
+        return (f"ambiguous: the other roles' dialogues show {where} about as often or more (most: {choice.rival}; "
+                f"specificity {choice.specificity:+.2f} < library.min_specificity = {settings.min_specificity})")
     return ""
 
 
