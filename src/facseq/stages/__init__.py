@@ -12,6 +12,7 @@ Each module is named like the rule file that runs it, so `workflow/rules/X.smk` 
 | evidence.smk | speaker_evidence | `facseq.stages.evidence` |
 | select.smk | select_speaker, contact_sheets | `facseq.stages.select` |
 | collect.smk | collect_split | `facseq.stages.collect` |
+| propose_library.smk | propose_face_library | `facseq.stages.propose_library` (logic: `facseq.propose_library`) |
 
 `facseq.stages.common` holds what every stage shares (the batch item, status plumbing, image I/O).
 The Snakemake scripts only unpack `snakemake.input/params/output` and call these. Every stage loads its
