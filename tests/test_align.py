@@ -17,7 +17,7 @@ from facseq.align import (
     points_in_crop,
     template,
 )
-from facseq.faces import box_in_crop, crop_window
+from facseq.faces import box_in_crop
 
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 # MTCNN (facenet-pytorch) on skimage.data.astronaut(): the face box and its five points, measured once.
@@ -138,8 +138,7 @@ def test_box_five_points_lays_the_template_over_the_box():
 
 def test_points_in_crop_match_box_in_crop():
     for box, width, height in [((100, 100, 240, 240), 1000, 1000), ((0, 5, 140, 145), 200, 150)]:
-        window = crop_window(box, 160, 20, width, height)
-        corners = points_in_crop(np.array([box[:2], box[2:]]), window, 160)
+        corners = points_in_crop(np.array([box[:2], box[2:]]), box, 160, 20, width, height)
         np.testing.assert_allclose(corners.ravel(), box_in_crop(box, 160, 20, width, height))
 
 

@@ -17,7 +17,7 @@ from facseq.embed import (
     make_embedder,
     onnx_providers,
 )
-from facseq.faces import CROP_SIZE, crop_face, crop_window
+from facseq.faces import CROP_SIZE, crop_face
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
@@ -80,9 +80,8 @@ def faces():
     """Two astronaut crops (one turned by 180 degrees) with their five points, in crop pixels."""
     skimage_data = pytest.importorskip("skimage.data")
     image = skimage_data.astronaut()
-    window = crop_window(ASTRONAUT_BOX, CROP_SIZE, 20, image.shape[1], image.shape[0])
     crop = crop_face(image, ASTRONAUT_BOX)
-    points = points_in_crop(ASTRONAUT_POINTS, window, CROP_SIZE)
+    points = points_in_crop(ASTRONAUT_POINTS, ASTRONAUT_BOX, CROP_SIZE, 20, image.shape[1], image.shape[0])
     turned = np.ascontiguousarray(crop[::-1, ::-1])
     turned_points = CROP_SIZE - 1 - points  # same anatomical order: the person's right eye first
     return [crop, turned], np.stack([points, turned_points])

@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 from skimage.transform import SimilarityTransform
 
+from facseq.faces import crop_window
+
 # insightface's `arcface_dst` (python-package/insightface/utils/face_align.py), for a 112x112 output.
 ARCFACE_TEMPLATE_112 = np.array(
     [
@@ -87,10 +89,10 @@ def align_face(image: np.ndarray, points: np.ndarray, size: int = 112) -> np.nda
     return cv2.warpAffine(image, alignment_matrix(points, size), (size, size), flags=cv2.INTER_LINEAR, borderValue=0.0)
 
 
-def points_in_crop(points: np.ndarray, window: tuple[int, int, int, int], crop_size: int) -> np.ndarray:
-    """Frame points -> pixels of a crop_size x crop_size crop resized from the frame window (x1, y1, x2, y2),
-    the mapping `facseq.faces.box_in_crop` applies to boxes."""
-    x1, y1, x2, y2 = window
+def points_in_crop(points: np.ndarray, box, crop_size: int, margin: int, width: int, height: int) -> np.ndarray:
+    """Frame points -> pixels of the face crop `facseq.faces.crop_face` cuts around `box` from a width x
+    height frame (the mapping `facseq.faces.box_in_crop` applies to boxes)."""
+    x1, y1, x2, y2 = crop_window(box, crop_size, margin, width, height)
     scale = np.array([crop_size / max(x2 - x1, 1), crop_size / max(y2 - y1, 1)])
     return (np.asarray(points, dtype=np.float64) - [x1, y1]) * scale
 

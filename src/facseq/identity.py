@@ -134,7 +134,7 @@ def embed_along_tracks(embedder, frames: list[np.ndarray], frame_of: np.ndarray,
     The faces stage saves this as `embeddings.npy` next to `detections.tsv` (rows = its `det`), made with
     `embedding.backend`, so that the embed stage can reuse these faces instead of embedding them again."""
     from facseq.align import points_in_crop
-    from facseq.faces import CROP_SIZE, box_in_crop, crop_face, crop_window
+    from facseq.faces import CROP_SIZE, box_in_crop, crop_face
 
     chosen = faces_to_embed(track_of, frame_of, every)
     if not len(chosen):
@@ -142,8 +142,8 @@ def embed_along_tracks(embedder, frames: list[np.ndarray], frame_of: np.ndarray,
     height, width = frames[0].shape[:2]
     crops = [crop_face(frames[frame_of[i]], boxes[i], margin=crop_margin) for i in chosen]
     in_crop = [box_in_crop(boxes[i], CROP_SIZE, crop_margin, width, height) for i in chosen]
-    points = None if five_points is None else np.array([
-        points_in_crop(five_points[i], crop_window(boxes[i], CROP_SIZE, crop_margin, width, height), CROP_SIZE) for i in chosen])
+    points = None if five_points is None else np.array(
+        [points_in_crop(five_points[i], boxes[i], CROP_SIZE, crop_margin, width, height) for i in chosen])
     vectors = embedder.embed(crops, in_crop, points)
     out = np.full((len(frame_of), vectors.shape[1]), np.nan, dtype=np.float32)
     out[chosen] = vectors

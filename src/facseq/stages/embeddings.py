@@ -27,13 +27,13 @@ def five_points_in_crops(utt_dir: Path, rows: list[dict], crop_margin: int, widt
     """(len(rows),5,2) alignment points of these detections in their crops' pixels: the face mesh's
     (`landmarks.npy`), else MTCNN's (`five_points.npy`), else NaN."""
     from facseq.align import face_five_points, points_in_crop
-    from facseq.faces import CROP_SIZE, crop_window
+    from facseq.faces import CROP_SIZE
 
     mesh, mtcnn = np.load(Path(utt_dir) / "landmarks.npy"), np.load(Path(utt_dir) / "five_points.npy")
     out = np.full((len(rows), 5, 2), np.nan)
     for i, row in enumerate(rows):
-        window = crop_window((row["x1"], row["y1"], row["x2"], row["y2"]), CROP_SIZE, crop_margin, width, height)
-        out[i] = points_in_crop(face_five_points(mesh[row["det"]], mtcnn[row["det"]]), window, CROP_SIZE)
+        box = (row["x1"], row["y1"], row["x2"], row["y2"])
+        out[i] = points_in_crop(face_five_points(mesh[row["det"]], mtcnn[row["det"]]), box, CROP_SIZE, crop_margin, width, height)
     return out
 
 
@@ -76,7 +76,7 @@ def embed_library(library_dir: Path, out_path: Path, backend: str, weights, devi
     already-cropped face."""
     from facseq.align import face_five_points, points_in_crop
     from facseq.embed import make_embedder
-    from facseq.faces import CROP_SIZE, FaceDetector, FaceMesh, box_in_crop, crop_face, crop_window
+    from facseq.faces import CROP_SIZE, FaceDetector, FaceMesh, box_in_crop, crop_face
 
     library_dir = Path(library_dir)
     if not library_dir.is_dir():
@@ -98,7 +98,7 @@ def embed_library(library_dir: Path, out_path: Path, backend: str, weights, devi
                 crops.append(crop_face(image, box, margin=margin))
                 boxes.append(box_in_crop(box, CROP_SIZE, margin, width, height))
                 face_points = face_five_points(mesh.landmarks(image, box), found_points[largest])
-                points.append(points_in_crop(face_points, crop_window(box, CROP_SIZE, margin, width, height), CROP_SIZE))
+                points.append(points_in_crop(face_points, box, CROP_SIZE, margin, width, height))
                 how = "detected"
             else:
                 crops.append(cv2.resize(image, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_AREA))
