@@ -10,8 +10,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from scipy import signal
 
 from facseq.cluster import ClusterSettings
+from facseq.demo import SAMPLE_RATE as DEMO_RATE, synthesize_speech
 from facseq.embed import l2_normalise
 from facseq.match import MatchSettings
 from facseq.meld import Utterance
@@ -259,13 +261,15 @@ def test_speaker_evidence_scores_tracks_and_carries_status(tmp_path):
     np.save(faces_dir / "dia0_utt0" / "landmarks.npy", marks)
     audio_dir.mkdir()
     rate = 16_000
-    t = np.arange(int(n / 25 * rate)) / rate
-    loudness = np.interp(t * 25, np.arange(n), gaps)
+    # speech-like sound (the demo's synthesis, so that the VAD hears speech) as loud as the mouth is open
+    t = np.arange(int(n / 25 * DEMO_RATE)) / DEMO_RATE
+    loudness = np.interp(t * 25, np.arange(n), gaps) / 0.15
+    voice = signal.resample_poly(synthesize_speech(loudness, np.random.default_rng(0)), 1, DEMO_RATE // rate)
     with wave.open(str(audio_dir / "dia0_utt0.wav"), "wb") as handle:
         handle.setnchannels(1)
         handle.setsampwidth(2)
         handle.setframerate(rate)
-        handle.writeframes((20000 * loudness / 0.15 * np.sin(2 * np.pi * 300 * t)).astype("<i2").tobytes())
+        handle.writeframes((30000 * np.clip(voice, -1, 1)).astype("<i2").tobytes())
     write_tsv(audio_dir / "media.tsv", [
         {"utterance": "dia0_utt0", "fps": 25.0, "n_frames": n, "has_audio": True},
         {"utterance": "dia0_utt1", "fps": 25.0, "n_frames": n, "has_audio": False},
@@ -291,6 +295,7 @@ def test_speaker_evidence_scores_tracks_and_carries_status(tmp_path):
     frames = read_tsv(out_dir / "dia0_utt0_frames.tsv")
     assert len(frames) == 2 * n
     assert frames[0]["movement"] == "" and float(frames[1]["movement"]) >= 0
+    assert all(0 <= float(f["speech"]) <= 1 for f in frames) and float(talk["speech_movement"]) > 0.5
     assert not (out_dir / "dia0_utt1.tsv").exists()
 
 
