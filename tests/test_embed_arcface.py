@@ -64,13 +64,14 @@ def network():
 
 @pytest.fixture(scope="module")
 def models(network, tmp_path_factory):
-    """The same weights exported three ways: dynamic batch NCHW, fixed batch 1, and NHWC."""
+    """The same weights exported four ways: dynamic batch NCHW, fixed batch 1, fixed batch 4, and NHWC."""
     folder = tmp_path_factory.mktemp("onnx")
     nhwc = TinyArcFace(channels_last=True)
     nhwc.load_state_dict(network.state_dict())
     return {
         "dynamic": export(network, folder / "r50_dynamic.onnx", (1, 3, 112, 112)),
         "batch1": export(network, folder / "r50_batch1.onnx", (1, 3, 112, 112), dynamic_batch=False),
+        "batch4": export(network, folder / "r50_batch4.onnx", (4, 3, 112, 112), dynamic_batch=False),
         "nhwc": export(nhwc, folder / "r50_nhwc.onnx", (1, 112, 112, 3)),
     }
 
@@ -125,6 +126,9 @@ def test_deterministic_and_independent_of_batching_and_layout(models, faces):
     three = [crops[0], crops[1], crops[0]]
     fixed = ArcFaceOnnxEmbedder(models["batch1"]).embed(three, five_points=points[[0, 1, 0]])
     np.testing.assert_allclose(fixed, vectors[[0, 1, 0]], atol=1e-5)
+    # a fixed batch of 4 gets full batches: 5 faces run as 4 + 1 padded with 3 blank ones
+    five = ArcFaceOnnxEmbedder(models["batch4"]).embed([crops[0], crops[1]] * 2 + [crops[1]], five_points=points[[0, 1, 0, 1, 1]])
+    np.testing.assert_allclose(five, vectors[[0, 1, 0, 1, 1]], atol=1e-5)
     np.testing.assert_allclose(ArcFaceOnnxEmbedder(models["nhwc"]).embed(crops, five_points=points), vectors, atol=1e-5)
 
 
@@ -155,6 +159,20 @@ def test_a_model_that_is_no_face_embedder_is_a_clear_error(tmp_path, shape, what
     with pytest.raises(EmbeddingError) as info:
         ArcFaceOnnxEmbedder(path)
     assert str(path) in str(info.value) and "not a face embedding model" in str(info.value) and what in str(info.value)
+
+
+def test_a_model_with_two_inputs_is_a_clear_error(tmp_path):
+    class TwoInputs(torch.nn.Module):
+        def forward(self, image, mask):  # (B,3,112,112), (B,3,112,112) -> (B,8)
+            return (image * mask).flatten(1)[:, :8]
+
+    path = tmp_path / "two_inputs.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(TwoInputs(), (torch.zeros(1, 3, 112, 112), torch.ones(1, 3, 112, 112)), str(path),
+                          input_names=["image", "mask"], dynamo=False)
+    with pytest.raises(EmbeddingError, match=r"two_inputs\.onnx: not a face embedding model: 2 inputs \(image, mask\)"):
+        ArcFaceOnnxEmbedder(path)
 
 
 def test_output_that_is_no_embedding_is_a_clear_error(tmp_path):

@@ -235,7 +235,11 @@ class ArcFaceOnnxEmbedder:
             self.session = onnxruntime.InferenceSession(str(path), providers=providers, provider_options=options)
         except Exception as err:  # noqa: BLE001 - onnxruntime raises its own exception types
             raise EmbeddingError(f"{path}: onnxruntime cannot load it as an ONNX model ({err})") from err
-        first_input, first_output = self.session.get_inputs()[0], self.session.get_outputs()[0]
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            raise EmbeddingError(f"{path}: not a face embedding model: {len(inputs)} inputs "
+                                 f"({', '.join(i.name for i in inputs)}), expected one image")
+        first_input, first_output = inputs[0], self.session.get_outputs()[0]
         self.spec = face_model_spec(path, first_input.name, first_input.shape, first_input.type, first_output.shape)
         self.output_name = first_output.name
         self.dim = self.spec.dim
