@@ -23,6 +23,7 @@ rule detect_faces:
         shots=config["shots"],
         identity=config["identity"],
         identity_min_similarity=similarity("identity"),
-        embedding=config["embedding"],
+        # only what the identity check's embeddings depend on: other embedding keys do not re-run detection
+        embedding={k: config["embedding"][k] for k in ("backend", "weights", "device")},
     script:
         "../scripts/detect_faces.py"
