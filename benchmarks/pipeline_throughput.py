@@ -1,9 +1,17 @@
-"""Throughput of the whole workflow on the demo and on the shared real footage.
+"""Throughput of the whole workflow against the decoder, on real 1280x720 footage.
 
-Runs `snakemake` from scratch into benchmarks/out/<dataset>/ and prints, per dataset: clips per minute,
-seconds per clip for each stage (from the per-job `benchmark:` tables), peak memory of any job, and the
-ratio of the pipeline's wall time to the time ffmpeg alone needs to decode the same clips (the physical
-floor). Usage: python benchmarks/pipeline_throughput.py [--cores N] [demo] [fixture]
+From one run: the workflow's wall time divided by the time ffmpeg alone needs to decode the same clips
+(same machine, same run), seconds per clip for each stage (from the per-job `benchmark:` tables), peak
+job memory, and each stage's per-job fixed cost (start-up, model loading) apart from its steady-state
+cost per clip. The fixed/steady split comes from a second, small run on the same data: per stage
+`T(n) = fixed + n * per_clip`, solved from the two clip counts.
+
+Datasets (each run in one batch, so that job start-up does not hide the per-clip cost):
+* `fixture` (default): `--clips` (default 24) MELD-layout clips made in a temporary folder by repeating
+  the shared real footage (`../shared/fixtures/speaker/`, 1280x720, six clips) under new dialogue ids;
+* `demo`: the bundled demo (640x360, `make demo-data`).
+
+Usage: python benchmarks/pipeline_throughput.py [--cores N] [--clips N] [--small N] [demo] [fixture]
 """
 
 from __future__ import annotations
@@ -14,27 +22,45 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-STAGES = ["extract_media", "detect_faces", "embed_faces", "speaker_evidence", "select_speaker", "contact_sheets"]
+STAGES = ["extract_media", "detect_faces", "embed_faces", "active_speaker", "speaker_evidence", "select_speaker",
+          "contact_sheets"]
+DEV_CSV = "dev_sent_emo.csv"
+DEV_CLIPS = "dev_splits_complete"
 
 
 def shared() -> Path:
     return Path(os.environ.get("FACSEQ_SHARED", REPO.parent / "shared"))
 
 
-def datasets() -> dict[str, dict]:
-    demo = REPO / "resources" / "demo"
-    fixture = shared() / "fixtures" / "speaker"
-    return {
-        "demo": {"meld_root": demo / "meld", "annotations": demo / "meld", "face_library": demo / "face_library",
-                 "clips": demo / "meld" / "dev_splits_complete"},
-        "fixture": {"meld_root": fixture, "annotations": fixture, "face_library": fixture / "face_library",
-                    "clips": fixture / "dev_splits_complete"},
-    }
+def make_dataset(source: Path, out: Path, n_clips: int) -> Path:
+    """A MELD-layout dev split of `n_clips` clips: the source's utterances repeated under new dialogue
+    ids (copies of the clips, rows of the CSV), in the source's order."""
+    with open(source / DEV_CSV, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        fields, rows = reader.fieldnames, list(reader)
+    rows = [r for r in rows if (source / DEV_CLIPS / f"dia{r['Dialogue_ID']}_utt{r['Utterance_ID']}.mp4").is_file()]
+    if not rows:
+        raise SystemExit(f"{source / DEV_CLIPS}: no clips listed in {source / DEV_CSV}")
+    n_dialogues = max(int(r["Dialogue_ID"]) for r in rows) + 1
+    (out / DEV_CLIPS).mkdir(parents=True, exist_ok=True)
+    made = []
+    for k in range(n_clips):
+        row = dict(rows[k % len(rows)])
+        dialogue = int(row["Dialogue_ID"]) + n_dialogues * (k // len(rows))
+        shutil.copyfile(source / DEV_CLIPS / f"dia{row['Dialogue_ID']}_utt{row['Utterance_ID']}.mp4",
+                        out / DEV_CLIPS / f"dia{dialogue}_utt{row['Utterance_ID']}.mp4")
+        made.append({**row, "Sr No.": str(k + 1), "Dialogue_ID": str(dialogue)})
+    with open(out / DEV_CSV, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(made)
+    return out
 
 
 def decode_seconds(clips: list[Path]) -> float:
@@ -47,6 +73,7 @@ def decode_seconds(clips: list[Path]) -> float:
 
 
 def stage_seconds(results: Path) -> tuple[dict[str, float], float]:
+    """Seconds per rule (summed over its jobs) and the peak resident memory of any job (MB)."""
     totals, peak_mb = {}, 0.0
     for table in (results / "benchmarks").rglob("*.tsv"):
         rule = table.relative_to(results / "benchmarks").parts[0]
@@ -60,42 +87,69 @@ def stage_seconds(results: Path) -> tuple[dict[str, float], float]:
     return totals, peak_mb
 
 
-def run(name: str, spec: dict, cores: int) -> None:
-    clips = sorted(p for p in Path(spec["clips"]).glob("*.mp4") if p.stat().st_size > 0)
-    if not clips:
-        print(f"{name}: no clips at {spec['clips']} (demo: run `make demo-data`; fixture: needs ../shared)")
-        return
-    results = REPO / "benchmarks" / "out" / name
+def run_workflow(meld: Path, face_library: Path, results: Path, cores: int, extra: list[str]) -> float:
     shutil.rmtree(results, ignore_errors=True)
     command = [str(BIN / "snakemake"), "--cores", str(cores), "--quiet", "all", "--config",
-               f"meld_root={spec['meld_root']}", f"annotations={spec['annotations']}", "splits=[dev]",
-               f"face_library={spec['face_library']}", f"results={results}"]
+               f"meld_root={meld}", f"annotations={meld}", "splits=[dev]", f"face_library={face_library}",
+               f"results={results}", "dialogues_per_batch=1000", *extra]
     start = time.perf_counter()
-    subprocess.run(command, cwd=REPO, check=True, capture_output=True)
-    wall = time.perf_counter() - start
-    floor = decode_seconds(clips)
-    totals, peak_mb = stage_seconds(results)
-    print(f"\n## {name}: {len(clips)} clips, {cores} cores")
-    print(f"wall time            {wall:8.1f} s   ({60 * len(clips) / wall:.2f} clips/min)")
-    print(f"ffmpeg decode only   {floor:8.2f} s   (pipeline / decode = {wall / max(floor, 1e-9):.0f}x)")
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"workflow failed ({' '.join(command)}):\n{done.stderr[-3000:]}")
+    return time.perf_counter() - start
+
+
+def report(name: str, n_clips: int, n_small: int, cores: int, wall: float, wall_small: float, floor: float,
+           totals: dict, totals_small: dict, peak_mb: float) -> None:
+    def split(big: float, small: float) -> tuple[float, float]:
+        per_clip = (big - small) / (n_clips - n_small)
+        return per_clip, small - n_small * per_clip
+
+    wall_per_clip, wall_fixed = split(wall, wall_small)
+    print(f"\n## {name}: {n_clips} clips in one batch, {cores} cores (fixed cost from a second run on {n_small})")
+    print(f"wall time            {wall:8.1f} s   ({60 * n_clips / wall:.2f} clips/min)")
+    print(f"ffmpeg decode only   {floor:8.2f} s   (pipeline / decode = {wall / max(floor, 1e-9):.1f}x)")
+    print(f"steady state         {wall_per_clip:8.2f} s/clip  (= {wall_per_clip * n_clips / max(floor, 1e-9):.1f}x decode"
+          f" without the fixed cost); workflow fixed cost {wall_fixed:.1f} s")
     print(f"peak job memory      {peak_mb:8.0f} MB")
-    print("stage                seconds/clip")
+    print(f"{'stage':20s} {'s/clip (run)':>12s} {'steady s/clip':>14s} {'fixed s/job':>12s}")
     for stage in STAGES + sorted(set(totals) - set(STAGES)):
         if stage in totals:
-            print(f"  {stage:18s} {totals[stage] / len(clips):8.2f}")
+            per_clip, fixed = split(totals[stage], totals_small.get(stage, 0.0))
+            print(f"  {stage:18s} {totals[stage] / n_clips:12.2f} {per_clip:14.2f} {fixed:12.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("which", nargs="*", help="demo and/or fixture (default: both)")
+    parser.add_argument("which", nargs="*", help="fixture and/or demo (default: fixture)")
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--clips", type=int, default=24, help="clips of the fixture set (>= 24 for the README)")
+    parser.add_argument("--small", type=int, default=3, help="clips of the second run that measures fixed costs")
+    parser.add_argument("--config", nargs="*", default=[], help="more workflow config overrides (key=value)")
     args = parser.parse_args()
-    specs = datasets()
-    unknown = set(args.which) - set(specs)
+    unknown = set(args.which) - {"fixture", "demo"}
     if unknown:
-        parser.error(f"unknown dataset(s) {sorted(unknown)}; choose from {sorted(specs)}")
-    for name in args.which or ["demo", "fixture"]:
-        run(name, specs[name], args.cores)
+        parser.error(f"unknown dataset(s) {sorted(unknown)}; choose from demo, fixture")
+    if not 0 < args.small < args.clips:
+        parser.error("--small must be between 1 and --clips - 1")
+    out = REPO / "benchmarks" / "out"
+    for name in args.which or ["fixture"]:
+        with tempfile.TemporaryDirectory(prefix=f"facseq_bench_{name}_") as tmp:
+            if name == "fixture":
+                source, library = shared() / "fixtures" / "speaker", shared() / "fixtures" / "speaker" / "face_library"
+            else:
+                source, library = REPO / "resources" / "demo" / "meld", REPO / "resources" / "demo" / "face_library"
+            if not (source / DEV_CSV).is_file():
+                print(f"{name}: no data at {source} (demo: run `make demo-data`; fixture: needs ../shared)")
+                continue
+            big = make_dataset(source, Path(tmp) / "big", args.clips)
+            small = make_dataset(source, Path(tmp) / "small", args.small)
+            wall = run_workflow(big, library, out / name, args.cores, args.config)
+            totals, peak_mb = stage_seconds(out / name)
+            floor = decode_seconds(sorted((big / DEV_CLIPS).glob("*.mp4")))
+            wall_small = run_workflow(small, library, out / f"{name}_small", args.cores, args.config)
+            totals_small, _ = stage_seconds(out / f"{name}_small")
+            report(name, args.clips, args.small, args.cores, wall, wall_small, floor, totals, totals_small, peak_mb)
 
 
 if __name__ == "__main__":

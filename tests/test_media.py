@@ -1,4 +1,4 @@
-"""facseq.media on tiny clips made with the ffmpeg CLI: probing, frame sampling, 16 kHz mono audio,
+"""facseq.media on tiny clips made with the ffmpeg CLI: probing, in-memory frame decoding, 16 kHz mono audio,
 and a MediaError naming the file for every unusable input."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facseq.media import AUDIO_RATE, MediaError, extract_audio, extract_frames, frame_times, probe_clip, read_wav
+from facseq.media import AUDIO_RATE, MediaError, decode_frames, extract_audio, frame_times, probe_clip, read_wav
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="the ffmpeg CLI is not installed")
 
@@ -73,48 +73,47 @@ def test_probe_bad_inputs_name_the_file(clips, name, words):
     assert words in str(info.value)
 
 
-# ------------------------------------------------------------------------------ extract_frames
-def jpgs(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.glob("*.jpg"))
-
-
+# ------------------------------------------------------------------------------ decode_frames
 @pytest.mark.parametrize("fps", [25.0, None])
-def test_extract_frames_count_and_names(clips, tmp_path, fps):
+def test_decode_frames_count_shape_and_promised_count(clips, fps):
     info = probe_clip(clips["av.mp4"])
-    out = tmp_path / "frames"
-    n = extract_frames(clips["av.mp4"], out, fps)
-    rate = fps or info.fps
-    assert abs(n - rate * info.duration_s) <= 1
-    assert jpgs(out) == [f"{k:06d}.jpg" for k in range(n)]  # 0-based, contiguous
-    import cv2
-
-    first = cv2.imread(str(out / "000000.jpg"))
-    assert first.shape == (120, 160, 3)
+    frames = decode_frames(info, fps)
+    assert frames.dtype == np.uint8 and frames.shape[1:] == (120, 160, 3)
+    assert len(frames) == info.frames_at(fps)  # what extract_media records, without decoding
+    assert abs(len(frames) - (fps or info.fps) * info.duration_s) <= 1
 
 
-def test_extract_frames_native_rate_keeps_every_frame(clips, tmp_path):
+def test_decode_frames_native_rate_keeps_every_frame(clips):
     # 1 s of 23.976 fps video holds 24 frames
-    assert extract_frames(clips["silent.mp4"], tmp_path / "a", None) == 24
-    assert extract_frames(clips["silent.mp4"], tmp_path / "b", 10) in (10, 11)
+    info = probe_clip(clips["silent.mp4"])
+    assert info.n_source_frames == 24 and len(decode_frames(info, None)) == 24
+    assert len(decode_frames(info, 10)) in (10, 11)
 
 
-def test_extract_frames_frames_follow_time(clips, tmp_path):
+def test_decode_frames_exact_count_caps_and_pads(clips):
+    info = probe_clip(clips["av.mp4"])
+    frames = decode_frames(info, 25.0)
+    assert np.array_equal(decode_frames(info, 25.0, 10), frames[:10])
+    padded = decode_frames(info, 25.0, len(frames) + 2)  # a short decode repeats its last frame
+    assert len(padded) == len(frames) + 2 and np.array_equal(padded[-1], frames[-1])
+
+
+def test_decode_frames_follow_time(clips):
     # testsrc2 frames all differ: resampled frames at 25 fps must be in order, none duplicated twice in a row
     # more often than the 25/23.976 rate change allows (one duplicate per second)
-    import cv2
-
-    n = extract_frames(clips["av.mp4"], tmp_path / "f", 25)
-    images = [cv2.imread(str(tmp_path / "f" / f"{k:06d}.jpg")).astype(np.int16) for k in range(n)]
+    images = decode_frames(probe_clip(clips["av.mp4"]), 25).astype(np.int16)
     repeats = sum(np.abs(a - b).mean() < 1.0 for a, b in zip(images, images[1:]))
     assert repeats <= 2
 
 
-@pytest.mark.parametrize("name", ["missing", "empty.mp4", "garbage.mp4", "audio_only.m4a"])
-def test_extract_frames_bad_inputs_name_the_file(clips, tmp_path, name):
+def test_decode_frames_bad_input_names_the_file(clips):
+    # probing catches most bad clips (test_probe_bad_inputs_name_the_file); a clip that probes but does not
+    # decode (here: a garbage file behind a good probe) still gets a MediaError naming it
+    good = probe_clip(clips["av.mp4"])
+    broken = type(good)(str(clips["garbage.mp4"]), good.width, good.height, good.fps, good.duration_s, False, 24)
     with pytest.raises(MediaError) as info:
-        extract_frames(clips[name], tmp_path / "frames", 25)
-    assert str(clips[name]) in str(info.value)
-    assert jpgs(tmp_path / "frames") == []
+        decode_frames(broken, 25)
+    assert str(clips["garbage.mp4"]) in str(info.value)
 
 
 # ------------------------------------------------------------------------------ extract_audio / read_wav

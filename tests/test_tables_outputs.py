@@ -16,6 +16,7 @@ from facseq.cluster import ClusterSettings
 from facseq.demo import SAMPLE_RATE as DEMO_RATE, synthesize_speech
 from facseq.embed import l2_normalise
 from facseq.match import MatchSettings
+from facseq.media import decode_frames, probe_clip
 from facseq.meld import Utterance
 from facseq.rules import LIP_POINTS, RuleSettings
 from facseq.stages.collect import collect_split, decision_summary
@@ -425,19 +426,20 @@ def test_extract_media_statuses(tmp_path):
     missing = tmp_path / "clips" / "dia0_utt2.mp4"
     items = [BatchItem("dia0_utt0", "Joey", str(good)), BatchItem("dia0_utt1", "Ross", str(garbage)),
              BatchItem("dia0_utt2", "Rachel", str(missing))]
-    frames_dir, audio_dir = tmp_path / "frames", tmp_path / "audio"
-    status = extract_media(items, frames_dir, audio_dir, 25.0)
+    audio_dir = tmp_path / "audio"
+    status = extract_media(items, audio_dir, 25.0)
     assert status["dia0_utt0"] == (PENDING, "")
     for item in items[1:]:
         state, reason = status[item.name]
         assert state == "no_video" and item.clip in reason
-        assert not (frames_dir / item.name).exists()
+    assert sorted(p.name for p in audio_dir.iterdir()) == ["dia0_utt0.wav", "media.tsv", "status.tsv"]  # no frames
     assert read_status(audio_dir / "status.tsv") == status
     media = media_info(audio_dir)
     assert list(media) == [i.name for i in items]
     row = media["dia0_utt0"]
     assert (row["width"], row["height"], row["fps"], row["has_audio"]) == ("96", "64", "25", "yes")
     assert float(row["source_fps"]) == pytest.approx(24000 / 1001, abs=1e-3)
-    assert int(row["n_frames"]) == len(list((frames_dir / "dia0_utt0").glob("*.jpg"))) == pytest.approx(25, abs=1)
+    # the frames the faces stage will decode: 1 s at 25 fps
+    assert int(row["n_frames"]) == len(decode_frames(probe_clip(good), 25.0)) == pytest.approx(25, abs=1)
     assert (audio_dir / "dia0_utt0.wav").is_file() and not (audio_dir / "dia0_utt1.wav").exists()
     assert media["dia0_utt2"]["n_frames"] == ""

@@ -1,7 +1,7 @@
 """Face detection (facenet-pytorch MTCNN), dense landmarks (mediapipe face mesh), 160x160 crops.
 
-The detector runs batched on frames scaled down to `max_side` (MELD faces are large; this is ~4x faster
-at 1280x720) and its boxes are mapped back; the face mesh runs on the face region cut from the
+The detector runs batched on frames scaled down as far as the faces that matter allow (`min_face_px`:
+MTCNN's cost is set by its smallest face, in clip pixels; at most `max_side`) and its boxes are mapped back; the face mesh runs on the face region cut from the
 original-resolution frame, so the lip landmarks keep full detail.
 """
 
@@ -18,8 +18,10 @@ CROP_SIZE = 160
 
 @dataclass(frozen=True)
 class DetectorSettings:
-    max_side: int = 640
-    min_face_size: int = 20  # pixels at detection scale
+    max_side: int = 640  # frames are scaled to at most this for MTCNN
+    min_face_size: int = 20  # MTCNN's smallest face, pixels at detection scale
+    min_face_px: int = 0  # smallest face to find, clip pixels: frames are scaled down to make it min_face_size (0: off)
+    stride: int = 1  # MTCNN on every stride-th frame and every shot start; the face mesh tracks in between
     min_probability: float = 0.95
     batch_size: int = 16
     mesh_context: float = 0.25  # face region = box grown by this share on every side
@@ -55,7 +57,7 @@ class FaceDetector:
         for start in range(0, len(frames), self.settings.batch_size):
             chunk = frames[start : start + self.settings.batch_size]
             height, width = chunk[0].shape[:2]
-            scale = min(1.0, self.settings.max_side / max(height, width))
+            scale = detection_scale(self.settings, width, height)
             if scale < 1.0:
                 chunk = [cv2.resize(f, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) for f in chunk]
             boxes, probs, points = self.mtcnn.detect(np.stack(chunk), landmarks=True)
@@ -67,6 +69,15 @@ class FaceDetector:
                 results.append((np.asarray(frame_boxes, dtype=np.float64)[keep] / scale, np.asarray(frame_probs)[keep],
                                 np.asarray(frame_points, dtype=np.float64)[keep] / scale))
         return results
+
+
+def detection_scale(settings: DetectorSettings, width: int, height: int) -> float:
+    """Factor frames are resized by for MTCNN: within `max_side`, and no larger than needed to see a
+    `min_face_px` face as MTCNN's `min_face_size` (the same detections, a smaller image pyramid)."""
+    scale = min(1.0, settings.max_side / max(height, width))
+    if settings.min_face_px:
+        scale = min(scale, settings.min_face_size / settings.min_face_px)
+    return scale
 
 
 def grow_box(box: np.ndarray, share: float, width: int, height: int) -> tuple[int, int, int, int]:

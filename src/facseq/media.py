@@ -1,4 +1,8 @@
-"""FFmpeg I/O (ffmpeg-python): probing clips, sampling frames, 16 kHz mono audio."""
+"""FFmpeg I/O (ffmpeg-python): probing clips, decoding frames into memory, 16 kHz mono audio.
+
+Frames are decoded once per clip, straight into a numpy array (rawvideo pipe): nothing that looks at
+pixels reads a frame from disk, and no full frame is written unless asked for.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,14 @@ class ClipInfo:
     fps: float
     duration_s: float
     has_audio: bool
+    n_source_frames: int = 0  # video packets = frames of the stream (counted by demuxing, not decoding)
+
+    def frames_at(self, fps: float | None) -> int:
+        """Frames that decoding at `fps` gives (ffmpeg's fps filter: one per tick over the stream's span,
+        nearest rounding); the clip's own frames when `fps` is None."""
+        if not fps or not self.fps:
+            return self.n_source_frames
+        return int(round(self.n_source_frames / self.fps * fps))
 
 
 def probe_clip(path: str | Path) -> ClipInfo:
@@ -34,7 +46,7 @@ def probe_clip(path: str | Path) -> ClipInfo:
     if path.stat().st_size == 0:
         raise MediaError(f"{path}: clip is an empty file")
     try:
-        meta = ffmpeg.probe(str(path))
+        meta = ffmpeg.probe(str(path), count_packets=None)
     except ffmpeg.Error as err:
         detail = (err.stderr or b"").decode(errors="replace").strip().splitlines()
         raise MediaError(f"{path}: unreadable clip ({detail[-1] if detail else 'ffprobe failed'})") from err
@@ -45,26 +57,37 @@ def probe_clip(path: str | Path) -> ClipInfo:
     rate = video.get("avg_frame_rate") or video.get("r_frame_rate") or "0/1"
     fps = float(Fraction(rate)) if rate not in ("0/0", "") else 0.0
     duration = float(meta.get("format", {}).get("duration") or video.get("duration") or 0.0)
-    return ClipInfo(str(path), int(video["width"]), int(video["height"]), fps, duration, has_audio)
+    packets = int(video.get("nb_read_packets") or video.get("nb_frames") or 0)
+    return ClipInfo(str(path), int(video["width"]), int(video["height"]), fps, duration, has_audio, packets)
 
 
-def extract_frames(path: str | Path, out_dir: str | Path, fps: float | None, quality: int = 2) -> int:
-    """Decode once and write frames as `out_dir/%06d.jpg` (0-based); `fps=None` keeps the clip's rate.
+def decode_frames(info: ClipInfo, fps: float | None, n_frames: int | None = None) -> np.ndarray:
+    """Decode the clip's video once into memory: (T, H, W, 3) uint8 RGB frames; `fps=None` keeps the
+    clip's rate. Frame k is at time k / fps (the fps filter samples the nearest source frame to each tick).
 
-    Frame k is at time k / fps (the fps filter samples the nearest source frame to each tick).
-    Returns the number of frames written; raises MediaError when nothing can be decoded.
+    With `n_frames` (what `info.frames_at(fps)` promised the other stages) exactly that many frames come
+    back: decoding stops there, and a short decode repeats its last frame as the fps filter does.
+    Raises MediaError naming the clip when nothing can be decoded.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stream = ffmpeg.input(str(path))
-    video = stream.video
+    video = ffmpeg.input(info.path).video
     if fps:
         video = video.filter("fps", fps=fps)
-    _run(ffmpeg.output(video, str(out_dir / "%06d.jpg"), start_number=0, **{"q:v": quality}), path, "frame decoding")
-    count = len(list(out_dir.glob("*.jpg")))
-    if count == 0:
-        raise MediaError(f"{path}: no frame could be decoded")
-    return count
+    options = {"format": "rawvideo", "pix_fmt": "rgb24"}
+    if n_frames:
+        options["frames:v"] = n_frames
+    try:
+        raw, _ = (ffmpeg.output(video, "pipe:", **options).global_args("-nostdin", "-loglevel", "error")
+                  .run(capture_stdout=True, capture_stderr=True))
+    except ffmpeg.Error as err:
+        detail = (err.stderr or b"").decode(errors="replace").strip().splitlines()
+        raise MediaError(f"{info.path}: frame decoding failed ({detail[-1] if detail else 'ffmpeg failed'})") from err
+    frame_bytes = info.width * info.height * 3
+    if len(raw) < frame_bytes or len(raw) % frame_bytes:
+        raise MediaError(f"{info.path}: no frame could be decoded ({len(raw)} bytes for {info.width}x{info.height} frames)")
+    frames = np.frombuffer(raw, dtype=np.uint8).reshape(-1, info.height, info.width, 3)
+    if n_frames and len(frames) < n_frames:
+        frames = np.concatenate([frames, np.repeat(frames[-1:], n_frames - len(frames), axis=0)])
+    return frames
 
 
 def extract_audio(path: str | Path, wav_path: str | Path, rate: int = AUDIO_RATE) -> None:

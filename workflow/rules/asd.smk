@@ -1,7 +1,6 @@
 rule active_speaker:
     """Per-frame active speaker scores of every face track (TalkNet or Light-ASD, official weights)."""
     input:
-        frames=batch_dir("frames"),
         faces=batch_dir("faces"),
         audio=batch_dir("audio"),
         weights=config["asd"]["weights"] or [],

@@ -1,9 +1,11 @@
 rule detect_faces:
-    """MTCNN faces, mediapipe face-mesh landmarks, shots (PySceneDetect), tracks (FaceIDs) cut where the
-    identity changes, and 160x160 crops."""
+    """Decode each clip once, into memory; MTCNN faces (every `detection.stride` frames and shot start, the
+    face mesh tracking between), mediapipe face-mesh landmarks, shots (PySceneDetect), tracks (FaceIDs)
+    cut where the identity changes, 160x160 crops (and the ASD's track crops when it runs).
+    """
     input:
-        frames=batch_dir("frames"),
         audio=batch_dir("audio"),
+        clips=batch_clips,
     output:
         directory(batch_dir("faces")),
     log:
@@ -25,5 +27,7 @@ rule detect_faces:
         identity_min_similarity=similarity("identity"),
         # only what the identity check's embeddings depend on: other embedding keys do not re-run detection
         embedding={k: config["embedding"][k] for k in ("backend", "weights", "device")},
+        keep_frames=config["keep_frames"],
+        asd_crops=ASD_MODE is not None,
     script:
         "../scripts/detect_faces.py"

@@ -1,14 +1,10 @@
 rule extract_media:
-    """Decode each clip of the batch once: frames at `frames.fps` and 16 kHz mono audio."""
+    """What each clip of the batch holds (size, rate, frames at `frames.fps`, audio) and its 16 kHz mono
+    audio; the video itself is decoded once, into memory, by detect_faces."""
     input:
         clips=batch_clips,
     output:
-        frames=(
-            directory(batch_dir("frames"))
-            if config["keep_frames"]
-            else temp(directory(batch_dir("frames")))
-        ),
-        audio=directory(batch_dir("audio")),
+        directory(batch_dir("audio")),
     log:
         str(LOGS / "extract_media" / "{split}" / "{batch}.log"),
     benchmark:

@@ -7,7 +7,6 @@ from facseq.stages.common import batch_items  # noqa: E402
 
 active_speaker(
     batch_items(snakemake.params.batch),
-    snakemake.input.frames,
     snakemake.input.faces,
     snakemake.input.audio,
     snakemake.output[0],

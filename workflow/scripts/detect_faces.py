@@ -10,7 +10,6 @@ from facseq.stages.faces import detect_faces  # noqa: E402
 
 detect_faces(
     batch_items(snakemake.params.batch),
-    snakemake.input.frames,
     snakemake.input.audio,
     snakemake.output[0],
     settings(DetectorSettings, snakemake.params.detection),
@@ -18,4 +17,6 @@ detect_faces(
     settings(ShotSettings, snakemake.params.shots),
     settings(IdentitySettings, snakemake.params.identity, min_similarity=snakemake.params.identity_min_similarity),
     dict(snakemake.params.embedding),
+    keep_frames=snakemake.params.keep_frames,
+    asd_crops=snakemake.params.asd_crops,
 )

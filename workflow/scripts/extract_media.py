@@ -7,8 +7,7 @@ from facseq.stages.media import extract_media  # noqa: E402
 
 status = extract_media(
     batch_items(snakemake.params.batch),
-    snakemake.output.frames,
-    snakemake.output.audio,
+    snakemake.output[0],
     snakemake.params.fps,
 )
 log.info("extracted %d clips: %s", len(status), {s: sum(v[0] == s for v in status.values()) for s in {v[0] for v in status.values()}})

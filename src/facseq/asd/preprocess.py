@@ -84,6 +84,15 @@ def gray112(face224: np.ndarray, color: str = "bgr") -> np.ndarray:
     return g[56:168, 56:168]
 
 
+def interpolate_track(frames: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every frame from the track's first to its last, with boxes linearly interpolated over gaps
+    (frames (N,), boxes (N, 4) -> (F,), (F, 4))."""
+    order = np.argsort(frames)
+    frames, boxes = np.asarray(frames)[order], np.asarray(boxes, dtype=np.float64)[order]
+    full = np.arange(frames[0], frames[-1] + 1)
+    return full, np.stack([np.interp(full, frames, boxes[:, k]) for k in range(4)], axis=1)
+
+
 def crop_track_gray112(frames: Sequence[np.ndarray] | np.ndarray, boxes: np.ndarray, color: str = "bgr",
                        crop_scale: float = CROP_SCALE) -> np.ndarray:
     """The reference face-track crop: frames + raw track boxes -> (T, 112, 112) uint8 model input.

@@ -6,23 +6,31 @@ from pathlib import Path
 
 import numpy as np
 
-from facseq.stages.common import BatchItem, _pending, _read_rgb, _stage_start, _write_rgb, log
+from facseq.media import ClipInfo, MediaError, decode_frames
+from facseq.stages.common import BatchItem, _pending, _stage_start, _write_rgb, log
 from facseq.tables import failure_reason, read_tsv, write_status, write_tsv
 
 # track: the FaceID (one person); linked_track: the track box linking made, before the identity check;
-# identity_split: why the identity check cut this face's part off its linked track ("" when it did not)
+# identity_split: why the identity check cut this face's part off its linked track ("" when it did not);
+# source: `detected` (an MTCNN box) or `tracked` (carried by the face mesh between detections, facseq.detect)
 DETECTION_COLUMNS = ["det", "frame", "time_s", "shot", "track", "linked_track", "identity_split", "x1", "y1", "x2",
-                     "y2", "probability", "landmarks", "crop"]
+                     "y2", "probability", "landmarks", "crop", "source"]
 
 
-def detect_faces(items: list[BatchItem], frames_dir: Path, audio_dir: Path, out_dir: Path, settings, track_settings: dict,
-                 shot_settings=None, identity_settings=None, embedding: dict | None = None) -> dict:
+def detect_faces(items: list[BatchItem], audio_dir: Path, out_dir: Path, settings, track_settings: dict,
+                 shot_settings=None, identity_settings=None, embedding: dict | None = None, keep_frames: bool = False,
+                 asd_crops: bool = False) -> dict:
     """Per utterance: `detections.tsv` (every face, with its track = FaceID), `landmarks.npy`
     (N,468,2 face-mesh points in clip pixels, NaN where the mesh failed), `five_points.npy` (N,5,2 MTCNN
     eyes, nose tip, mouth corners in clip pixels) and `crops/{det}.jpg` (160x160); `shots.tsv` (the
     clip's shots, PySceneDetect) and, with `identity_settings`, `embeddings.npy` (see
     `facseq.identity.embed_along_tracks`: the faces that checked each track's identity, embedded with
-    `embedding` = {backend, weights, device})."""
+    `embedding` = {backend, weights, device}).
+
+    Each clip is decoded once, into memory, at the rate and frame count `extract_media` recorded; all
+    pixels come from that array. `asd_crops` adds `asd_crops.npz` (the ASD's grey 112x112 crops of every
+    track, `asd_track_crops`), `keep_frames` the frames themselves (`frames/NNNNNN.jpg`)."""
+    from facseq.detect import find_faces
     from facseq.faces import FaceDetector, FaceMesh, crop_face
     from facseq.identity import embed_along_tracks, split_tracks
     from facseq.shots import ShotSettings, shot_of_frames, shot_starts
@@ -41,19 +49,15 @@ def detect_faces(items: list[BatchItem], frames_dir: Path, audio_dir: Path, out_
             if not _pending(status, item.name):
                 continue
             try:
-                fps = float(media[item.name]["fps"])
-                paths = sorted((Path(frames_dir) / item.name).glob("*.jpg"))
-                frames = [_read_rgb(p) for p in paths]
-                found = detector.detect_with_points(frames)
-                frame_of, boxes, probs, five_points = [], [], [], []
-                for index, (frame_boxes, frame_probs, frame_points) in enumerate(found):
-                    frame_of += [index] * len(frame_boxes)
-                    boxes += list(frame_boxes)
-                    probs += list(frame_probs)
-                    five_points += list(frame_points)
-                frame_of = np.array(frame_of, dtype=np.int64)
-                boxes = np.array(boxes, dtype=np.float64).reshape(-1, 4)
+                info = media[item.name]
+                fps = float(info["fps"])
+                frames = decode_frames(ClipInfo(item.clip, int(info["width"]), int(info["height"]), float(info["source_fps"]),
+                                                float(info["duration_s"]), info["has_audio"] == "yes"),
+                                       fps, int(info["n_frames"]))  # (T, H, W, 3) RGB: the only decode of the video
                 cuts = shot_starts(frames, shot_settings or ShotSettings(), fps)  # the frames already decoded
+                found = find_faces(frames, detector, mesh, settings.stride, cuts, track_settings.get("min_iou", 0.3))
+                frame_of, boxes, probs = found.frame_of, found.boxes, found.probabilities
+                five_points, landmarks = found.five_points, found.landmarks
                 link = {k: v for k, v in track_settings.items() if k in ("min_iou", "max_gap", "min_length")}
                 linked = tracks = link_tracks(frame_of, boxes, shot_starts=cuts, **link)
                 splits, split_of = [], np.full(len(boxes), -1)
@@ -68,12 +72,9 @@ def detect_faces(items: list[BatchItem], frames_dir: Path, audio_dir: Path, out_
                 shot_of = shot_of_frames(frame_of, cuts)
                 write_shots(utt_dir / "shots.tsv", cuts, len(frames), fps)
                 (utt_dir / "crops").mkdir(parents=True, exist_ok=True)
-                landmarks = np.full((len(boxes), 468, 2), np.nan, dtype=np.float32)
                 rows = []
                 for det, (frame, box) in enumerate(zip(frame_of, boxes)):
                     image = frames[frame]
-                    if tracks[det] >= 0:  # faces in no track are never used: skip the mesh for them
-                        landmarks[det] = mesh.landmarks(image, box)
                     crop_name = f"{det:05d}.jpg"
                     _write_rgb(utt_dir / "crops" / crop_name, crop_face(image, box, margin=settings.crop_margin))
                     rows.append({
@@ -83,13 +84,24 @@ def detect_faces(items: list[BatchItem], frames_dir: Path, audio_dir: Path, out_
                         "x1": round(box[0], 1), "y1": round(box[1], 1), "x2": round(box[2], 1), "y2": round(box[3], 1),
                         "probability": round(float(probs[det]), 4),
                         "landmarks": bool(np.isfinite(landmarks[det]).all()), "crop": crop_name,
+                        "source": "detected" if found.detected[det] else "tracked",
                     })
                 write_tsv(utt_dir / "detections.tsv", rows, DETECTION_COLUMNS)
                 np.save(utt_dir / "landmarks.npy", landmarks)
                 np.save(utt_dir / "five_points.npy", np.array(five_points, dtype=np.float32).reshape(-1, 5, 2))
+                if asd_crops:
+                    np.savez_compressed(utt_dir / "asd_crops.npz", **asd_track_crops(frames, frame_of, boxes, tracks))
+                if keep_frames:
+                    (utt_dir / "frames").mkdir(exist_ok=True)
+                    for index, image in enumerate(frames):
+                        _write_rgb(utt_dir / "frames" / f"{index:06d}.jpg", image)
+                log.info("%s: %d frames, MTCNN on %d, %d faces (%d tracked by the mesh)", item.name, len(frames),
+                         found.n_detected_frames, len(boxes), int((~found.detected).sum()))
                 if not (tracks >= 0).any():
                     reason = "no face detected" if len(boxes) == 0 else f"{len(boxes)} face detection(s) but no stable track"
                     status[item.name] = ("no_face", reason)
+            except MediaError as err:  # probed fine, but the video does not decode
+                status[item.name] = ("no_video", str(err))
             except Exception as err:  # noqa: BLE001
                 log.exception("%s: face detection failed", item.name)
                 status[item.name] = ("failed", f"faces: {failure_reason(err)}")
@@ -97,6 +109,24 @@ def detect_faces(items: list[BatchItem], frames_dir: Path, audio_dir: Path, out_
         mesh.close()
     write_status(out_dir / "status.tsv", status)
     return status
+
+
+def asd_track_crops(frames: np.ndarray, frame_of: np.ndarray, boxes: np.ndarray, tracks: np.ndarray) -> dict:
+    """The active speaker detector's input, cut while the frames are in memory: for every track of at least
+    `MIN_TRACK_FRAMES` frames, `crops_{t}` (F, 112, 112) uint8 grey crops (reference procedure,
+    `facseq.asd.crop_track_gray112`) and `frames_{t}` (F,) the frames they belong to (the track's first
+    to last frame, boxes interpolated over gaps)."""
+    from facseq.asd import crop_track_gray112
+    from facseq.asd.preprocess import MIN_TRACK_FRAMES, interpolate_track
+
+    out = {}
+    for track in np.unique(tracks[tracks >= 0]):
+        members = tracks == track
+        track_frames, track_boxes = interpolate_track(frame_of[members], boxes[members])
+        if len(track_frames) >= MIN_TRACK_FRAMES:
+            out[f"crops_{track}"] = crop_track_gray112(frames[track_frames], track_boxes, color="rgb")
+            out[f"frames_{track}"] = track_frames
+    return out
 
 
 def write_shots(path: Path, starts: list[int], n_frames: int, fps: float) -> None:

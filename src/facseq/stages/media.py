@@ -1,20 +1,20 @@
-"""Stage 1 (rules/media.smk: extract_media): frames and 16 kHz mono audio of each clip."""
+"""Stage 1 (rules/media.smk: extract_media): what each clip holds and its 16 kHz mono audio.
+
+The video is not decoded here: the faces stage decodes it once, into memory (`facseq.media.decode_frames`)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-from facseq.media import MediaError, extract_audio, extract_frames, probe_clip
+from facseq.media import MediaError, extract_audio, probe_clip
 from facseq.stages.common import BatchItem, log
 from facseq.tables import PENDING, failure_reason, write_status, write_tsv
 
 
-def extract_media(items: list[BatchItem], frames_dir: Path, audio_dir: Path, fps: float | None) -> dict:
-    """Frames (`frames_dir/{utt}/%06d.jpg`) and 16 kHz mono audio (`audio_dir/{utt}.wav`) per clip;
-    `audio_dir/media.tsv` records what each clip holds, `audio_dir/status.tsv` the status."""
-    frames_dir, audio_dir = Path(frames_dir), Path(audio_dir)
-    frames_dir.mkdir(parents=True, exist_ok=True)
+def extract_media(items: list[BatchItem], audio_dir: Path, fps: float | None) -> dict:
+    """16 kHz mono audio (`audio_dir/{utt}.wav`) per clip; `audio_dir/media.tsv` records what each clip
+    holds (`n_frames`: the frames the faces stage will decode at `fps`), `audio_dir/status.tsv` the status."""
+    audio_dir = Path(audio_dir)
     audio_dir.mkdir(parents=True, exist_ok=True)
     status, media_rows = {}, []
     for item in items:
@@ -24,7 +24,9 @@ def extract_media(items: list[BatchItem], frames_dir: Path, audio_dir: Path, fps
             rate = fps or info.fps
             if not rate:
                 raise MediaError(f"{item.clip}: frame rate unknown")
-            n_frames = extract_frames(item.clip, frames_dir / item.name, fps)
+            n_frames = info.frames_at(fps)
+            if n_frames == 0:
+                raise MediaError(f"{item.clip}: the video stream holds no frame")
             if info.has_audio:
                 extract_audio(item.clip, audio_dir / f"{item.name}.wav")
             row.update(width=info.width, height=info.height, source_fps=info.fps, fps=rate,
@@ -32,7 +34,6 @@ def extract_media(items: list[BatchItem], frames_dir: Path, audio_dir: Path, fps
             status[item.name] = (PENDING, "")
         except MediaError as err:
             status[item.name] = ("no_video", str(err))
-            shutil.rmtree(frames_dir / item.name, ignore_errors=True)
         except Exception as err:  # noqa: BLE001 - recorded, never lost
             log.exception("%s: media extraction failed", item.clip)
             status[item.name] = ("failed", f"media: {failure_reason(err)}")
