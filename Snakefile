@@ -14,6 +14,8 @@ include: "workflow/rules/evidence.smk"
 include: "workflow/rules/select.smk"
 include: "workflow/rules/collect.smk"
 include: "workflow/rules/propose_library.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/mario.smk"
 
 
 report: "workflow/report/workflow.rst"
@@ -23,3 +25,10 @@ rule all:
     default_target: True
     input:
         final_outputs(),
+        mario_outputs(),
+
+
+rule mario:
+    """Stage Two only: FacialMMT's data files, MARIO trained and evaluated (README: Stage Two)."""
+    input:
+        mario_target,

@@ -336,9 +336,34 @@ def mario_train_inputs(wildcards):
     return inputs
 
 
-def mario_outputs():
-    if not STAGE_TWO["enabled"]:
+def mario_evaluate_inputs(wildcards):
+    checkpoints = MARIO / "checkpoints"
+    return {
+        "swin": str(checkpoints / "best_swin.pt"),
+        "multimodal": str(checkpoints / "best_multimodal.pt"),
+        "run": str(MARIO / "run.json"),
+        "metrics": str(MARIO / "metrics.tsv"),
+        "steps": str(MARIO / "steps.tsv"),
+        "text_model": stage_two_path("text_model"),
+        "data": [
+            path
+            for name in mario_eval_names()
+            for path in facialmmt_outputs(name).values()
+        ],
+    }
+
+
+def mario_outputs(force=False):
+    """Stage Two's final files (MARIO's evaluation, FacialMMT's data of every split); none unless
+    `stage_two.enabled` or forced (target `mario`)."""
+    if not (STAGE_TWO["enabled"] or force):
         return []
+    names = [meld.output_name(split) for split in config["splits"]]
     return [str(MARIO / "evaluation" / "f1.tsv")] + [
-        path for name in mario_eval_names() for path in facialmmt_outputs(name).values()
+        path for name in names for path in facialmmt_outputs(name).values()
     ]
+
+
+def mario_target(wildcards):
+    """Input function of the target `mario`: evaluated only when it is asked for."""
+    return mario_outputs(force=True)
