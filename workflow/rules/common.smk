@@ -119,6 +119,10 @@ def split_batches(stage, split):
 
 
 def collect_inputs(wildcards):
+    # A missing face_library stops the run, even with old results. Checked here too: Snakemake evaluates
+    # the input functions of the final jobs whatever the state of the results, but it ignores an error
+    # deeper down (embed_library's) when that job's output exists.
+    face_library_images(wildcards)
     split = SPLIT_OF_NAME[wildcards.name]
     return {
         "select": split_batches("select", split),
