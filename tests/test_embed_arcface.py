@@ -273,14 +273,18 @@ def test_workflow_embeddings_are_deterministic_and_aligned(demo_run, models, tmp
     embed_faces([BatchItem(name, "", "")], batch_dir / "faces", batch_dir / "audio", tmp_path, "arcface_onnx",
                 models["dynamic"], "cpu", CROP_MARGIN, MAX_PER_TRACK)
     np.testing.assert_array_equal(np.load(tmp_path / f"{name}.npy"), stored[name])
+    # faces the faces stage embedded for its identity check are reused as they are, not embedded again
+    rows = load_detections(batch_dir / "faces", name)
+    identity = np.load(batch_dir / "faces" / name / "embeddings.npy")
+    reused = [d for d in np.flatnonzero(np.isfinite(stored[name]).all(axis=1)) if np.isfinite(identity[d]).all()]
+    assert reused
+    np.testing.assert_array_equal(stored[name][reused], identity[reused])
     # the model saw the five-point aligned faces: the same crops laid over their boxes embed differently
     width, height = int(media[name]["width"]), int(media[name]["height"])
-    used = sample_per_track(load_detections(batch_dir / "faces", name), MAX_PER_TRACK)[:4]
+    used = sample_per_track(rows, MAX_PER_TRACK)[:4]
     points = five_points_in_crops(batch_dir / "faces" / name, used, CROP_MARGIN, width, height)
     assert np.isfinite(points).all()
     crops = [_read_rgb(batch_dir / "faces" / name / "crops" / r["crop"]) for r in used]
     boxes = [box_in_crop((r["x1"], r["y1"], r["x2"], r["y2"]), 160, CROP_MARGIN, width, height) for r in used]
     embedder = ArcFaceOnnxEmbedder(models["dynamic"])
-    expected = stored[name][[r["det"] for r in used]]
-    np.testing.assert_allclose(embedder.embed(crops, boxes, points), expected, atol=1e-6)
-    assert np.abs(embedder.embed(crops, boxes) - expected).max() > 1e-4
+    assert np.abs(embedder.embed(crops, boxes, points) - embedder.embed(crops, boxes)).max() > 1e-4

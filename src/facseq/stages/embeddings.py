@@ -12,15 +12,30 @@ from facseq.stages.faces import load_detections
 from facseq.tables import failure_reason, write_status, write_tsv
 
 
-def sample_per_track(rows: list[dict], max_per_track: int) -> list[dict]:
-    """At most `max_per_track` faces of each track, evenly spaced in time (all when 0)."""
+def sample_per_track(rows: list[dict], max_per_track: int, embedded: set[int] = frozenset()) -> list[dict]:
+    """At most `max_per_track` faces of each track, evenly spaced in time (all when 0). A track with
+    enough faces already embedded (`embedded`: their `det`s) is sampled among those, so that a track
+    segment's faces are embedded once, not again here."""
     chosen = []
     for track in sorted({r["track"] for r in rows if r["track"] >= 0}):
         members = sorted((r for r in rows if r["track"] == track), key=lambda r: r["frame"])
+        ready = [r for r in members if r["det"] in embedded]
+        if len(ready) >= (max_per_track or len(members)):
+            members = ready
         if max_per_track and len(members) > max_per_track:
             members = [members[int(round(i))] for i in np.linspace(0, len(members) - 1, max_per_track)]
         chosen += members
     return chosen
+
+
+def reusable_embeddings(utt_dir: Path, n_rows: int, dim: int) -> np.ndarray | None:
+    """The faces stage's `embeddings.npy` (made with the same backend for the identity check; NaN rows
+    for faces it did not embed), when it matches this utterance's detections and the embedder."""
+    path = Path(utt_dir) / "embeddings.npy"
+    if not path.is_file():
+        return None
+    saved = np.load(path)
+    return saved if saved.shape == (n_rows, dim) else None
 
 
 def five_points_in_crops(utt_dir: Path, rows: list[dict], crop_margin: int, width: int, height: int) -> np.ndarray:
@@ -41,31 +56,61 @@ def embed_faces(items: list[BatchItem], faces_dir: Path, audio_dir: Path, out_di
                 device: str, crop_margin: int, max_per_track: int = 0) -> dict:
     """`out_dir/{utt}.npy`: (N, D) L2-normalised embeddings; rows of faces not embedded (untracked, or
     beyond `max_per_track` evenly spaced faces of their track) are NaN. A track is one person within
-    a shot, so a sample of its faces identifies it; the embedder is the slowest per-face step."""
+    a shot, so a sample of its faces identifies it; the embedder is the slowest per-face step: faces the
+    faces stage already embedded (`embeddings.npy`, identity check) are reused, and the rest of the whole
+    batch goes through the embedder in one call."""
     from facseq.embed import make_embedder
-    from facseq.faces import CROP_SIZE, box_in_crop
 
     out_dir, status, media = _stage_start(out_dir, Path(faces_dir) / "status.tsv", audio_dir)
     embedder = make_embedder(backend, weights, device)
+    todo = []  # (item, output array, rows still to embed, their crops, boxes, five points)
     for item in items:
         if not _pending(status, item.name):
             continue
         try:
-            width, height = int(media[item.name]["width"]), int(media[item.name]["height"])
-            rows = load_detections(faces_dir, item.name)
-            used = sample_per_track(rows, max_per_track)
-            crops = [_read_rgb(Path(faces_dir) / item.name / "crops" / r["crop"]) for r in used]
-            boxes = [box_in_crop((r["x1"], r["y1"], r["x2"], r["y2"]), CROP_SIZE, crop_margin, width, height) for r in used]
-            points = five_points_in_crops(Path(faces_dir) / item.name, used, crop_margin, width, height)
-            vectors = embedder.embed(crops, boxes, points)
-            out = np.full((len(rows), vectors.shape[1] if len(vectors) else embedder.dim), np.nan, dtype=np.float32)
-            out[[r["det"] for r in used]] = vectors
+            todo.append((item, *_faces_to_embed(Path(faces_dir) / item.name, media[item.name], embedder.dim,
+                                                crop_margin, max_per_track)))
+        except Exception as err:  # noqa: BLE001
+            log.exception("%s: embedding failed", item.name)
+            status[item.name] = ("failed", f"embeddings: {failure_reason(err)}")
+    try:  # one call for the batch; should it fail, each utterance alone, so one bad face fails one utterance
+        vectors = embedder.embed([c for *_, crops, _, _ in todo for c in crops], [b for *_, boxes, _ in todo for b in boxes],
+                                 np.concatenate([points for *_, points in todo]) if todo else np.zeros((0, 5, 2)))
+        parts = np.split(vectors, np.cumsum([len(rows) for _, _, rows, *_ in todo])[:-1]) if todo else []
+    except Exception:  # noqa: BLE001
+        log.exception("embedding the batch at once failed: embedding each utterance alone")
+        parts = None
+    for k, (item, out, rows, crops, boxes, points) in enumerate(todo):
+        try:
+            part = parts[k] if parts is not None else embedder.embed(crops, boxes, points)
+            if len(rows):
+                out[[r["det"] for r in rows]] = part
             np.save(out_dir / f"{item.name}.npy", out)
         except Exception as err:  # noqa: BLE001
             log.exception("%s: embedding failed", item.name)
             status[item.name] = ("failed", f"embeddings: {failure_reason(err)}")
     write_status(out_dir / "status.tsv", status)
     return status
+
+
+def _faces_to_embed(utt_dir: Path, info: dict, dim: int, crop_margin: int, max_per_track: int):
+    """(N, D) output with the reused embeddings filled in (NaN elsewhere), and the sampled rows still to
+    embed with their crops, face boxes and five points in crop pixels."""
+    from facseq.faces import CROP_SIZE, box_in_crop
+
+    width, height = int(info["width"]), int(info["height"])
+    rows = load_detections(utt_dir.parent, utt_dir.name)
+    out = np.full((len(rows), dim), np.nan, dtype=np.float32)
+    saved = reusable_embeddings(utt_dir, len(rows), dim)
+    embedded = set() if saved is None else set(np.flatnonzero(np.isfinite(saved).all(axis=1)).tolist())
+    used = sample_per_track(rows, max_per_track, embedded)
+    reused = [r["det"] for r in used if r["det"] in embedded]
+    if reused:
+        out[reused] = saved[reused]
+    missing = [r for r in used if r["det"] not in embedded]
+    crops = [_read_rgb(utt_dir / "crops" / r["crop"]) for r in missing]
+    boxes = [box_in_crop((r["x1"], r["y1"], r["x2"], r["y2"]), CROP_SIZE, crop_margin, width, height) for r in missing]
+    return out, missing, crops, boxes, five_points_in_crops(utt_dir, missing, crop_margin, width, height)
 
 
 def embed_library(library_dir: Path, out_path: Path, backend: str, weights, device: str, detector_settings) -> dict:
