@@ -114,3 +114,20 @@ def test_tracked_boxes_match_the_ground_truth_at_the_default_stride(stages):
             matched += bool(len(boxes)) and box_iou(speaker[0], boxes).max() >= 0.5
     assert tracked >= 0.5 * total, "most boxes come from the face mesh between detections"
     assert matched >= 0.95 * total, f"{matched}/{total} speaker frames with a box of IoU >= 0.5"
+
+
+def test_keep_frames_writes_the_decoded_frames(tmp_path):
+    """The one case where full frames reach the disk: `keep_frames`, written from the same decode."""
+    import subprocess
+
+    from facseq.stages.faces import detect_faces
+
+    clip = tmp_path / "dia0_utt0.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25:duration=0.4",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(clip)], check=True)
+    items = [BatchItem("dia0_utt0", "Joey", str(clip))]
+    extract_media(items, tmp_path / "audio", 25)
+    detect_faces(items, tmp_path / "audio", tmp_path / "faces", DetectorSettings(), {}, keep_frames=True)
+    frames = sorted((tmp_path / "faces" / "dia0_utt0" / "frames").glob("*.jpg"))
+    assert [p.name for p in frames] == [f"{k:06d}.jpg" for k in range(10)]
+    assert cv2.imread(str(frames[0])).shape == (64, 96, 3)
