@@ -130,6 +130,8 @@ def assign_roles(evidence: RoleEvidence, settings: ProposalSettings) -> list[Rol
         j = assigned[r]
         others = [o for o in range(len(evidence.roles)) if o != r]
         rival = max(others, key=lambda o: evidence.share[o, j]) if others else None
+        if rival is not None and evidence.share[rival, j] == 0:
+            rival = None  # no other role's utterances show the cluster at all
         choice = RoleChoice(role, evidence.clusters[j], "", int(evidence.support[r, j]), float(evidence.share[r, j]),
                             float(spec[r, j]), evidence.roles[rival] if rival is not None else "", n_dia)
         problem = thin_evidence(choice, settings)

@@ -9,6 +9,7 @@ and writes `{library}/<role>/NN.jpg`, `{library}/proposal.tsv` and one review sh
 from __future__ import annotations
 
 import shutil
+import textwrap
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,7 @@ class BatchOutputs:
 
 def read_track_nodes(batch: BatchOutputs, roles: set[str], outcomes: dict[str, Counter]) -> list[TrackNode]:
     """The embedded possible-speaker tracks of the roles' utterances. `outcomes[role]` counts what each
-    utterance gave (`seen`, `no possible speaker`, an earlier stage's status, `unreadable`): an unreadable
+    utterance gave (`seen`, `no embedded face`, an earlier stage's status, `unreadable`): an unreadable
     utterance is logged and skipped, one broken clip never stops the proposal."""
     status = read_status(batch.evidence / "status.tsv")
     nodes = []
@@ -67,15 +68,15 @@ def read_track_nodes(batch: BatchOutputs, roles: set[str], outcomes: dict[str, C
             log.warning("%s/%s: skipped for the proposal (%s)", batch.split, item.name, failure_reason(err))
             outcomes[item.speaker]["unreadable"] += 1
             continue
-        outcomes[item.speaker]["seen" if found else "no possible speaker"] += 1
+        outcomes[item.speaker]["seen" if found else "no embedded face"] += 1
         nodes += found
     return nodes
 
 
 def utterance_nodes(batch: BatchOutputs, item: BatchItem) -> list[TrackNode]:
-    possible = {int(e["track"]) for e in read_tsv(batch.evidence / f"{item.name}.tsv") if e["possible_speaker"] == "yes"}
-    if not possible:
-        return []
+    evidence = read_tsv(batch.evidence / f"{item.name}.tsv")
+    # as select_speaker: when no track passed the speaking rules (a clip without audio), all tracks go on
+    possible = {int(e["track"]) for e in evidence if e["possible_speaker"] == "yes"} or {int(e["track"]) for e in evidence}
     rows = load_detections(batch.faces, item.name)
     vectors = np.load(batch.embeddings / f"{item.name}.npy")
     landmarks = np.load(batch.faces / item.name / "landmarks.npy")
@@ -195,9 +196,10 @@ def render_role_sheet(choice: RoleChoice, rows: list[dict], library_dir: Path, o
 
     font = ImageFont.load_default()
     images = [r for r in rows if r["status"] == "proposed"]
-    header = [f"{choice.role}: {len(images)} proposed image(s)" if images else f"{choice.role}: NO FOLDER",
-              choice.reason,
-              "Delete every image that is not this person; keep the folder name = the CSV's Speaker."]
+    advice = ("Delete every image that is not this person; keep the folder name = the CSV's Speaker."
+              if images else "No images proposed: add a folder by hand if this is a leading role (face_library/README.md).")
+    title = f"{choice.role}: {len(images)} proposed image(s)" if images else f"{choice.role}: NO FOLDER"
+    header = [title, *textwrap.wrap(choice.reason, 100), advice]
     n_rows = -(-len(images) // PER_ROW)
     cell = THUMB + 3 * LINE
     width = PAD * 2 + PER_ROW * (THUMB + PAD)
@@ -205,7 +207,7 @@ def render_role_sheet(choice: RoleChoice, rows: list[dict], library_dir: Path, o
     draw = ImageDraw.Draw(sheet)
     y = PAD
     for line in header:
-        draw.text((PAD, y), line[:110], fill=(0, 0, 0) if images else (180, 0, 0), font=font)
+        draw.text((PAD, y), line, fill=(0, 0, 0) if images else (180, 0, 0), font=font)
         y += LINE
     y += PAD
     for i, row in enumerate(images):
