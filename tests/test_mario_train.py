@@ -106,3 +106,21 @@ def test_mermc_only_run_says_so_and_evaluates(synthetic):
                                     out / "checkpoints" / "best_multimodal.pt", settings.data_root, ["train"],
                                     out / "evaluation2", device="cpu")
     assert np.isclose(again[-1]["f1"], table[-1]["f1"]) and np.isclose(again[-1]["loss"], table[-1]["loss"])
+
+
+def test_zero_epochs_keep_the_given_checkpoints(synthetic):
+    """num_epochs 0 (evaluating given checkpoints, e.g. FacialMMT's released ones): nothing is trained, the
+    initial weights become the kept checkpoints and score as they did."""
+    work, settings = synthetic
+    trained = work / "out" / "checkpoints"
+    if not (trained / "best_multimodal.pt").is_file():
+        pytest.skip("needs the MERMC-only run of the previous test")
+    given = train.RunSettings(**{**settings.__dict__, "training": {"num_epochs": 0},
+                                 "init_swin": str(trained / "best_swin.pt"),
+                                 "init_multimodal": str(trained / "best_multimodal.pt")})
+    out = work / "zero"
+    run = train.train_mario(given, out)
+    assert run["optimizer_steps"] == 0 and (out / "metrics.tsv").read_text().count("\n") == 1  # header only
+    for name in ("best_swin.pt", "best_multimodal.pt"):
+        kept, source = (torch.load(d / name, weights_only=True) for d in (out / "checkpoints", trained))
+        assert kept.keys() == source.keys() and all(torch.equal(kept[k], source[k]) for k in kept)

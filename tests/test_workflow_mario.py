@@ -18,8 +18,8 @@ from facseq.features import EMOTIONS
 from contract import read_tsv
 
 pytestmark = pytest.mark.slow
-EPOCHS = 5
-MAX_FACES = 16
+EPOCHS = 4
+MAX_FACES = 4
 AFFWILD2_HEADER = "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other"
 
 
@@ -54,7 +54,7 @@ def run(tmp_path_factory):
             **models, "affwild2": str(root / "affwild2"), "device": "cpu",
             "train_split": "dev", "dev_split": "dev", "eval_splits": ["dev"],
             "max_lengths": {"vision": MAX_FACES},  # the demo's ~60 faces per clip, cut for CPU time
-            "training": {"num_epochs": EPOCHS, "trg_lr": 1e-3, "aux_lr": 1e-3, "trg_accumulation_steps": 1,
+            "training": {"num_epochs": EPOCHS, "trg_lr": 2e-3, "aux_lr": 1e-3, "trg_accumulation_steps": 1,
                          "aux_batch_size": 4},
             "model": tiny.TINY_MODEL, "swin": tiny.TINY_SWIN,
         },

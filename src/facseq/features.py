@@ -108,12 +108,12 @@ def vision_features(names: list[str], sequences_json: str | Path, out_dir: str |
     that features and crop list never disagree."""
     from PIL import Image
 
-    from facseq.embed import make_embedder
+    from facseq.embed import FacenetEmbedder
 
     if not Path(weights or "").is_file():
         raise FeatureError(f"{weights}: InceptionResnetV1 state dict not found (config key stage_two.vision_weights)")
     sequences = json.loads(Path(sequences_json).read_text(encoding="utf-8"))
-    embedder = make_embedder("facenet", weights, device)
+    embedder = FacenetEmbedder(weights, device)
     features, rows = {}, []
     for name in names:
         paths = sequences.get(name, [])

@@ -91,6 +91,5 @@ rule facialmmt_data:
         runtime=60,
     params:
         split=lambda wildcards: SPLIT_OF_NAME[wildcards.name],
-        root=str(FACIALMMT_DATA),
     script:
         "../scripts/facialmmt_data.py"

@@ -16,6 +16,6 @@ paths = write_facialmmt_split(
     read_features(snakemake.input.audio),
     json.loads(Path(snakemake.input.lengths).read_text()),
     snakemake.input.annotations,
-    snakemake.params.root,
+    Path(snakemake.output.vision).parents[1],  # preprocess_data/ (the pickle lies in T+A+V/)
 )
 log.info("wrote %s", ", ".join(str(p) for p in paths.values()))

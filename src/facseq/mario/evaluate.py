@@ -104,9 +104,10 @@ def plot_learning_curve(metrics_tsv: str | Path, steps_tsv: str | Path, path: st
         if rows:
             x = [int(r["step"]) for r in rows]
             y = np.array([float(r["loss"]) for r in rows])
-            window = max(1, len(y) // 10)
+            window = max(1, len(y) // 10)  # trailing mean over the last `window` batches
             left.plot(x, y, ".", alpha=0.3, label=f"{task} loss per batch")
-            left.plot(x, np.convolve(y, np.ones(window) / window, mode="same"), label=f"{task} running mean")
+            left.plot(x[window - 1:], np.convolve(y, np.ones(window) / window, mode="valid"),
+                      label=f"{task} mean of {window} batches")
     left.set_xlabel("batch")
     left.set_ylabel("cross-entropy")
     left.legend()

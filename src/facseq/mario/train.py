@@ -179,7 +179,7 @@ def train_mario(settings: RunSettings, out_dir: str | Path) -> dict:
     autocast_dtype = torch.float16 if amp else None
     criterion = nn.CrossEntropyLoss()
 
-    workers = settings.loader_workers
+    workers = settings.loader_workers if device.type == "cuda" else 0  # on CPU, loader processes only compete
     train_loader = DataLoader(train_set, batch_size=args.trg_batch_size, shuffle=True, generator=generator,
                               collate_fn=collate_utterances, num_workers=workers)
     dfer_loader = None
