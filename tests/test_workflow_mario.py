@@ -17,7 +17,6 @@ from facseq.demo import build_demo
 from facseq.features import EMOTIONS
 from contract import read_tsv
 
-pytestmark = pytest.mark.slow
 EPOCHS = 4
 MAX_FACES = 4
 AFFWILD2_HEADER = "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other"
@@ -40,6 +39,7 @@ def make_affwild2(root, crops):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
+    """The whole chain, once for the slow tests of this module."""
     root = tmp_path_factory.mktemp("mario_flow")
     build_demo(root / "data")
     meld = root / "data" / "meld"
@@ -70,6 +70,7 @@ def run(tmp_path_factory):
     return {"results": root / "results", "rows": rows, "report": report, "log": result.stderr}
 
 
+@pytest.mark.slow
 def test_facialmmt_data_files(run):
     data = run["results"] / "facialmmt" / "preprocess_data"
     lengths = json.loads((run["results"] / "facialmmt" / "max_lengths.json").read_text())
@@ -97,6 +98,7 @@ def test_facialmmt_data_files(run):
     assert no_audio and audio["audio_utt_mask"][no_audio[0]].sum() == 0
 
 
+@pytest.mark.slow
 def test_training_alternates_tasks_and_the_loss_falls(run):
     mario = run["results"] / "mario"
     metrics = read_tsv(mario / "metrics.tsv")
@@ -122,6 +124,7 @@ def test_training_alternates_tasks_and_the_loss_falls(run):
     assert "DFER task on 10 Aff-Wild2 frames" in (run["results"] / "logs" / "train_mario" / "train.log").read_text()
 
 
+@pytest.mark.slow
 def test_evaluation_tables_plots_and_report(run):
     evaluation = run["results"] / "mario" / "evaluation"
     f1 = read_tsv(evaluation / "f1.tsv")
@@ -137,3 +140,54 @@ def test_evaluation_tables_plots_and_report(run):
     html = run["report"].read_text(errors="replace")
     for name in ("learning_curve.png", "val.png", "f1.tsv", "metrics.tsv", "max_lengths.json"):
         assert name in html, name
+
+
+# ------------------------------------------------------------------------------ dry runs: config checks
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mario_dry")
+    (root / "dev_sent_emo.csv").write_text(
+        "Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,Season,Episode,StartTime,EndTime\n"
+        '1,Hi.,Joey,neutral,neutral,0,0,1,1,"00:00:01,000","00:00:02,000"\n')
+    (root / "library" / "Joey").mkdir(parents=True)
+    from PIL import Image
+
+    Image.new("RGB", (160, 160)).save(root / "library" / "Joey" / "joey.jpg")
+    (root / "model.pt").write_bytes(b"")
+    (root / "roberta-large").mkdir()
+    return root
+
+
+def dry_run(root, stage_two: dict, *targets: str):
+    config = {"meld_root": str(root), "annotations": str(root), "splits": ["dev"],
+              "face_library": str(root / "library"), "results": str(root / "results"), "stage_two": stage_two}
+    config_file = root / "dry.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    result = run_snakemake("-n", "--quiet", "rules", "--configfile", str(config_file), "--", *targets, check=False)
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_stage_two_is_opt_in(tiny_dataset):
+    paths = {"vision_weights": str(tiny_dataset / "model.pt"), "audio_model": str(tiny_dataset),
+             "text_model": str(tiny_dataset / "roberta-large"), "train_split": "dev", "eval_splits": ["dev"]}
+    rc, output = dry_run(tiny_dataset, {})
+    assert rc == 0 and "collect_split" in output and "train_mario" not in output, output[-3000:]
+    rc, output = dry_run(tiny_dataset, {**paths, "enabled": True})
+    assert rc == 0, output[-3000:]
+    for rule in ("vision_features", "audio_features", "facialmmt_lengths", "facialmmt_data", "train_mario",
+                 "evaluate_mario"):
+        assert rule in output, rule
+
+
+@pytest.mark.parametrize("stage_two, message", [
+    ({"text_model": None}, "Stage Two needs stage_two.text_model"),
+    ({"vision_weights": "/nonexistent/casia.pt"}, "stage_two.vision_weights: /nonexistent/casia.pt not found"),
+    ({"eval_splits": ["test"]}, "stage_two.eval_splits: test is not among splits ['dev']"),
+    ({"training": {"trg_lr": -1}}, "trg_lr"),
+])
+def test_stage_two_config_errors_name_the_key(tiny_dataset, stage_two, message):
+    paths = {"vision_weights": str(tiny_dataset / "model.pt"), "audio_model": str(tiny_dataset),
+             "text_model": str(tiny_dataset / "roberta-large"), "train_split": "dev", "dev_split": "dev",
+             "eval_splits": ["dev"]}
+    rc, output = dry_run(tiny_dataset, {**paths, **stage_two}, "mario")
+    assert rc != 0 and message in output, output[-3000:]
