@@ -25,7 +25,7 @@ PROFILES = {name: REPO / "profiles" / name / "config.yaml" for name in ("default
 # (none now: train_mario landed with Stage Two).
 FUTURE_RULES = frozenset()
 # The GPU rules: each asks for a GPU.
-GPU_RULES = frozenset({"active_speaker", "train_mario", "evaluate_mario"})
+GPU_RULES = frozenset({"active_speaker", "vision_features", "audio_features", "train_mario", "evaluate_mario"})
 
 # Profile keys holding rule names, and how to read the names.
 RULE_KEYED = ("set-resources", "set-threads", "groups")
