@@ -219,11 +219,11 @@ def max_lengths(vision_dirs: list[str | Path], audio_dirs: list[str | Path], vis
     a released checkpoint was trained with) wins."""
     out = {}
     for modality, dirs, override in (("vision", vision_dirs, vision_override), ("audio", audio_dirs, audio_override)):
-        lengths = np.asarray(feature_lengths(dirs), dtype=np.float64)
-        stats = {"n": int(lengths.size), "mean": float(lengths.mean()) if lengths.size else 0.0,
-                 "std": float(lengths.std()) if lengths.size else 0.0, "max": int(lengths.max()) if lengths.size else 0}
-        out[modality] = {**stats, "mean_plus_3std": padded_length(lengths.astype(int).tolist()),
-                         "length": int(override) if override else padded_length(lengths.astype(int).tolist()),
+        lengths = feature_lengths(dirs)
+        computed = padded_length(lengths)
+        out[modality] = {"n": len(lengths), "mean": float(np.mean(lengths)) if lengths else 0.0,
+                         "std": float(np.std(lengths)) if lengths else 0.0, "max": max(lengths, default=0),
+                         "computed": computed, "length": int(override) if override else computed,
                          "override": bool(override)}
     return out
 
