@@ -305,8 +305,11 @@ def test_demo_proposal_and_a_role_never_on_screen(tmp_path_factory):
         writer.writeheader()
         writer.writerows(rows)
     results = root / "results"
-    run_snakemake("--cores", "2", "propose_face_library",
-                  *config_args(meld, meld, root / "absent", results, "[dev]", "roles=[Eileen,Grace,Monica]"))
+    args = config_args(meld, meld, root / "absent", results, "[dev]", "roles=[Eileen,Grace,Monica]")
+    run_snakemake("--cores", "2", "propose_face_library", *args)
+    run_snakemake("--report", str(root / "report.html"), "propose_face_library", *args)
+    html = (root / "report.html").read_text(encoding="utf-8")
+    assert all(f"{role}.png" in html for role in ("Eileen", "Grace", "Monica")) and "proposal.tsv" in html
     proposed = results / "proposed_face_library"
     assert sorted(p.name for p in proposed.iterdir() if p.is_dir()) == ["Eileen", "Grace"]
     eileen_library = embed_images(sorted((root / "data" / "face_library" / "Eileen").glob("*.jpg")))
