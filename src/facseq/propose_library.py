@@ -10,10 +10,9 @@ turn up too, but they also turn up, more often, when they speak themselves).
   speaker of that role's utterances (`support`) and the share of the role's dialogues it covers (`share`;
   an utterance with k possible-speaker clusters gives each 1/k, a dialogue counts its best utterance).
 - `assign_roles`: the score (*specificity*) is a role's share minus the mean share the other roles have
-  for the same cluster (how well they explain it; the mean, since two leads who share every scene would
-  cancel each other out under the maximum);
-  roles get clusters jointly (Hungarian assignment), so two roles never get one person, and a role whose
-  evidence is too thin gets no cluster and the reason.
+  for the same cluster (how well they explain it; the mean, since under the maximum two leads who share
+  every scene would cancel each other out). Roles get clusters jointly (Hungarian assignment), so two
+  roles never get one person, and a role whose evidence is too thin gets no cluster and the reason.
 - `select_images`: at most one face per track, close to the cluster's centre, spread over dialogues
   first, then over head pose and face size.
 """
