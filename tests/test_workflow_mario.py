@@ -17,7 +17,7 @@ from facseq.demo import build_demo
 from facseq.features import EMOTIONS
 from contract import read_tsv
 
-EPOCHS = 4
+EPOCHS = 3
 MAX_FACES = 4
 AFFWILD2_HEADER = "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other"
 
