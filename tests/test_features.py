@@ -180,6 +180,9 @@ def test_vision_features_tiny_random_inception(tmp_path):
     stored = features.read_features([tmp_path / "out"])
     assert stored["a"].shape == (3, 512) and stored["b"].shape == (0, 512) and stored["c"].shape == (0, 512)
     assert np.allclose(np.linalg.norm(stored["a"], axis=1), 1, atol=1e-5)  # facenet-pytorch L2-normalises
+    capped = features.vision_features(["a"], sequences, tmp_path / "capped", weights, "cpu", max_faces=2)
+    assert capped[0]["length"] == 2
+    assert np.allclose(features.read_features([tmp_path / "capped"])["a"], stored["a"][:2], atol=1e-6)
     with pytest.raises(features.FeatureError, match="stage_two.vision_weights"):
         features.vision_features(["a"], sequences, tmp_path / "out2", tmp_path / "absent.pt")
 

@@ -92,7 +92,9 @@ def test_facialmmt_data_files(run):
         assert sequences[name] == stage_one[name][:l_v]
         assert vision["vision_utt_mask"][row].sum() == len(sequences[name])
     faces = [len(s) for s in stage_one.values() if s]
-    assert lengths["vision"]["max"] == max(faces) and l_v <= max(faces)
+    # a fixed L_v: only the crops the files keep are embedded
+    assert l_v == MAX_FACES and lengths["vision"]["override"] and lengths["vision"]["max"] == min(max(faces), l_v)
+    assert not lengths["audio"]["override"] and lengths["audio"]["length"] <= lengths["audio"]["max"]
     assert (data / "V" / "meld_val_vision_utt.pkl").is_file() and (data / "T+A+V" / "val_text.json").is_file()
     no_audio = [r for r, c in enumerate(run["rows"]) if "microphone is off" in c["Utterance"]]
     assert no_audio and audio["audio_utt_mask"][no_audio[0]].sum() == 0

@@ -102,10 +102,12 @@ def _row(name: str, status: str, length: int = 0, reason: str = "") -> dict:
 
 # ----------------------------------------------------------------------------------- vision
 def vision_features(names: list[str], sequences_json: str | Path, out_dir: str | Path, weights: str | Path,
-                    device: str = "cpu") -> list[dict]:
-    """InceptionResnetV1 embedding (512-d, L2-normalised as facenet-pytorch returns it) of every crop of
-    each utterance's face sequence, in sequence order. An unreadable crop fails its whole utterance, so
-    that features and crop list never disagree."""
+                    device: str = "cpu", max_faces: int | None = None) -> list[dict]:
+    """InceptionResnetV1 embedding (512-d, L2-normalised as facenet-pytorch returns it; RGB crops with
+    facenet-pytorch's fixed standardisation) of every crop of each utterance's face sequence, in sequence
+    order; with `max_faces` (a fixed L_v, `stage_two.max_lengths.vision`) only the first crops that the
+    padded files keep. An unreadable crop fails its whole utterance, so features and crop list never
+    disagree."""
     from PIL import Image
 
     from facseq.embed import FacenetEmbedder
@@ -116,7 +118,7 @@ def vision_features(names: list[str], sequences_json: str | Path, out_dir: str |
     embedder = FacenetEmbedder(weights, device)
     features, rows = {}, []
     for name in names:
-        paths = sequences.get(name, [])
+        paths = sequences.get(name, [])[:max_faces]
         try:
             crops = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
             features[name] = embedder.embed(crops) if crops else np.zeros((0, embedder.dim), np.float32)

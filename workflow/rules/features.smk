@@ -18,6 +18,7 @@ rule vision_features:
     params:
         batch=batch_items,
         device=config["stage_two"]["device"],
+        max_faces=config["stage_two"]["max_lengths"]["vision"],
     script:
         "../scripts/vision_features.py"
 

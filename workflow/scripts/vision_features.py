@@ -10,4 +10,5 @@ vision_features(
     snakemake.output[0],
     snakemake.input.weights,
     snakemake.params.device,
+    snakemake.params.max_faces,
 )
