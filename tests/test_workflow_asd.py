@@ -36,7 +36,7 @@ def test_statuses_unchanged_with_the_detector(asd_run):
         decision = asd_run["decisions"][utt]
         assert decision["status"] == row["expected_status"], (utt, decision)
         if row["expected_status"] == "ok":
-            assert decision["speaker_detection"] == "asd, rules where unsure", decision
+            assert decision["speaker_detection"].startswith("asd, rules where unsure"), decision
 
 
 def test_asd_scores_are_kept_per_frame_and_per_track(asd_run):
