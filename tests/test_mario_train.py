@@ -124,3 +124,16 @@ def test_zero_epochs_keep_the_given_checkpoints(synthetic):
     for name in ("best_swin.pt", "best_multimodal.pt"):
         kept, source = (torch.load(d / name, weights_only=True) for d in (out / "checkpoints", trained))
         assert kept.keys() == source.keys() and all(torch.equal(kept[k], source[k]) for k in kept)
+
+
+def test_batches_larger_than_one(synthetic):
+    """trg_batch_size > 1 (a larger GPU): utterances with different face counts share a batch; the gate
+    re-packs each on its own faces (facseq.mario.steps), the dev pass scores every utterance once."""
+    work, settings = synthetic
+    batched = train.RunSettings(**{**settings.__dict__, "training": {"num_epochs": 1, "trg_batch_size": 3,
+                                                                     "trg_accumulation_steps": 1}})
+    run = train.train_mario(batched, work / "batched")
+    steps = (work / "batched" / "steps.tsv").read_text().splitlines()[1:]
+    assert len(steps) == 3 and run["optimizer_steps"] == 3  # 8 utterances: batches of 3, 3, 2
+    metrics = (work / "batched" / "metrics.tsv").read_text().splitlines()
+    assert len(metrics) == 2 and metrics[1].split("\t")[8] != ""  # the dev loss over all 8 utterances
