@@ -80,8 +80,11 @@ class MermcDataset(Dataset):
         """The reference dataset's item, in `MermcBatch` field order."""
         utt_name, dia_name, _, _, utt_in_dia = self.profile[str(index)]
         tokens = self.dialogues[int(dia_name.removeprefix("dia"))]
-        images = load_face_batch(self.sequences.get(utt_name, []), train=self.train)  # (n, 3, 224, 224)
-        face_images = images.new_zeros((self.vision.shape[1], *images.shape[1:]))  # (L_v, 3, 224, 224)
+        max_faces = self.vision.shape[1]
+        # As the reference: only the first L_v faces (a folder not written by us may list more).
+        paths = self.sequences.get(utt_name, [])[:max_faces]
+        images = load_face_batch(paths, train=self.train)  # (n, 3, 224, 224)
+        face_images = images.new_zeros((max_faces, *images.shape[1:]))  # (L_v, 3, 224, 224)
         face_images[: len(images)] = images
         return (
             torch.tensor(tokens.input_ids),  # (512,) the whole dialogue
