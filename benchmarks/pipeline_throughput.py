@@ -1,7 +1,8 @@
 """Throughput of the whole workflow against the decoder, on real 1280x720 footage.
 
 From one run: the workflow's wall time divided by the time ffmpeg alone needs to decode the same clips
-(same machine, same run), seconds per clip for each stage (from the per-job `benchmark:` tables), peak
+(same machine, same run), and the same ratio in CPU seconds (all processes of the workflow against
+ffmpeg's; on a machine shared with other work the wall ratio moves with the load, the CPU ratio much less), seconds per clip for each stage (from the per-job `benchmark:` tables), peak
 job memory, and each stage's per-job fixed cost (start-up, model loading) apart from its steady-state
 cost per clip. The fixed/steady split comes from a second, small run on the same data: per stage
 `T(n) = fixed + n * per_clip`, solved from the two clip counts.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -63,44 +65,54 @@ def make_dataset(source: Path, out: Path, n_clips: int) -> Path:
     return out
 
 
-def decode_seconds(clips: list[Path]) -> float:
-    """ffmpeg decoding every clip to nothing: the floor for anything that must look at every frame."""
-    start = time.perf_counter()
+def children_cpu_seconds() -> float:
+    """User + system CPU of every finished child process (and theirs) so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def decode_seconds(clips: list[Path]) -> tuple[float, float]:
+    """(wall, CPU) seconds of ffmpeg decoding every clip to nothing: the floor for anything that must look
+    at every frame."""
+    start, cpu = time.perf_counter(), children_cpu_seconds()
     for clip in clips:
         subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(clip), "-f", "null", "-"],
                        check=False, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, children_cpu_seconds() - cpu
 
 
-def stage_seconds(results: Path) -> tuple[dict[str, float], float]:
-    """Seconds per rule (summed over its jobs) and the peak resident memory of any job (MB)."""
-    totals, peak_mb = {}, 0.0
+def stage_seconds(results: Path) -> tuple[dict[str, float], float, dict[str, float]]:
+    """Wall seconds per rule (summed over its jobs), the peak resident memory of any job (MB) and CPU
+    seconds per rule."""
+    totals, peak_mb, cpu = {}, 0.0, {}
     for table in (results / "benchmarks").rglob("*.tsv"):
         rule = table.relative_to(results / "benchmarks").parts[0]
         with open(table, newline="") as handle:
             for row in csv.DictReader(handle, delimiter="\t"):
                 totals[rule] = totals.get(rule, 0.0) + float(row["s"])
+                cpu[rule] = cpu.get(rule, 0.0) + float(row.get("cpu_time") or 0.0)
                 try:
                     peak_mb = max(peak_mb, float(row["max_rss"]))
                 except ValueError:
                     pass
-    return totals, peak_mb
+    return totals, peak_mb, cpu
 
 
-def run_workflow(meld: Path, face_library: Path, results: Path, cores: int, extra: list[str]) -> float:
+def run_workflow(meld: Path, face_library: Path, results: Path, cores: int, extra: list[str]) -> tuple[float, float]:
+    """(wall, CPU) seconds of the whole workflow from scratch (CPU: Snakemake and every job)."""
     shutil.rmtree(results, ignore_errors=True)
     command = [str(BIN / "snakemake"), "--cores", str(cores), "--quiet", "all", "--config",
                f"meld_root={meld}", f"annotations={meld}", "splits=[dev]", f"face_library={face_library}",
                f"results={results}", "dialogues_per_batch=1000", *extra]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), children_cpu_seconds()
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"workflow failed ({' '.join(command)}):\n{done.stderr[-3000:]}")
-    return time.perf_counter() - start
+    return time.perf_counter() - start, children_cpu_seconds() - cpu
 
 
 def report(name: str, n_clips: int, n_small: int, cores: int, wall: float, wall_small: float, floor: float,
-           totals: dict, totals_small: dict, peak_mb: float) -> None:
+           totals: dict, totals_small: dict, peak_mb: float, cpu: float, cpu_floor: float, stage_cpu: dict) -> None:
     def split(big: float, small: float) -> tuple[float, float]:
         per_clip = (big - small) / (n_clips - n_small)
         return per_clip, small - n_small * per_clip
@@ -111,12 +123,15 @@ def report(name: str, n_clips: int, n_small: int, cores: int, wall: float, wall_
     print(f"ffmpeg decode only   {floor:8.2f} s   (pipeline / decode = {wall / max(floor, 1e-9):.1f}x)")
     print(f"steady state         {wall_per_clip:8.2f} s/clip  (= {wall_per_clip * n_clips / max(floor, 1e-9):.1f}x decode"
           f" without the fixed cost); workflow fixed cost {wall_fixed:.1f} s")
+    print(f"CPU time             {cpu:8.1f} s   against ffmpeg's {cpu_floor:.2f} s (pipeline / decode = "
+          f"{cpu / max(cpu_floor, 1e-9):.1f}x in CPU seconds)")
     print(f"peak job memory      {peak_mb:8.0f} MB")
-    print(f"{'stage':20s} {'s/clip (run)':>12s} {'steady s/clip':>14s} {'fixed s/job':>12s}")
+    print(f"{'stage':20s} {'s/clip (run)':>12s} {'steady s/clip':>14s} {'fixed s/job':>12s} {'CPU s/clip':>11s}")
     for stage in STAGES + sorted(set(totals) - set(STAGES)):
         if stage in totals:
             per_clip, fixed = split(totals[stage], totals_small.get(stage, 0.0))
-            print(f"  {stage:18s} {totals[stage] / n_clips:12.2f} {per_clip:14.2f} {fixed:12.2f}")
+            print(f"  {stage:18s} {totals[stage] / n_clips:12.2f} {per_clip:14.2f} {fixed:12.2f} "
+                  f"{stage_cpu.get(stage, 0.0) / n_clips:11.2f}")
 
 
 def main() -> None:
@@ -144,12 +159,13 @@ def main() -> None:
                 continue
             big = make_dataset(source, Path(tmp) / "big", args.clips)
             small = make_dataset(source, Path(tmp) / "small", args.small)
-            wall = run_workflow(big, library, out / name, args.cores, args.config)
-            totals, peak_mb = stage_seconds(out / name)
-            floor = decode_seconds(sorted((big / DEV_CLIPS).glob("*.mp4")))
-            wall_small = run_workflow(small, library, out / f"{name}_small", args.cores, args.config)
-            totals_small, _ = stage_seconds(out / f"{name}_small")
-            report(name, args.clips, args.small, args.cores, wall, wall_small, floor, totals, totals_small, peak_mb)
+            wall, cpu = run_workflow(big, library, out / name, args.cores, args.config)
+            totals, peak_mb, stage_cpu = stage_seconds(out / name)
+            floor, cpu_floor = decode_seconds(sorted((big / DEV_CLIPS).glob("*.mp4")))
+            wall_small, _ = run_workflow(small, library, out / f"{name}_small", args.cores, args.config)
+            totals_small, _, _ = stage_seconds(out / f"{name}_small")
+            report(name, args.clips, args.small, args.cores, wall, wall_small, floor, totals, totals_small, peak_mb,
+                   cpu, cpu_floor, stage_cpu)
 
 
 if __name__ == "__main__":
