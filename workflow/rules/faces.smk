@@ -4,8 +4,7 @@ rule detect_faces:
     cut where the identity changes, 160x160 crops (and the ASD's track crops when it runs).
     """
     input:
-        audio=batch_dir("audio"),
-        clips=batch_clips,
+        audio=batch_dir("audio"),  # the clips come through extract_media: a changed clip re-runs both
     output:
         directory(batch_dir("faces")),
     log:
