@@ -222,7 +222,7 @@ def test_small_clusters_are_ineligible_unless_nothing_else():
 
 
 def test_default_thresholds_per_backend():
-    assert set(DEFAULT_MIN_SIMILARITY) == {"dlib", "facenet", "resnet50"}
+    assert set(DEFAULT_MIN_SIMILARITY) == {"dlib", "facenet", "resnet50", "arcface_onnx"}
     assert MatchSettings().min_similarity == DEFAULT_MIN_SIMILARITY["dlib"]
 
 
