@@ -129,7 +129,8 @@ def embed_along_tracks(embedder, frames: list[np.ndarray], frame_of: np.ndarray,
                        track_of: np.ndarray, every: int, crop_margin: int, five_points: np.ndarray | None = None) -> np.ndarray:
     """(N, D) L2-normalised embeddings of every `every`-th face of each track, cut from the RGB frames in
     memory like the saved crops (`facseq.faces.crop_face`); NaN rows for faces not embedded.
-    `five_points` (N,5,2 frame pixels, MTCNN's) align the faces for the backends that align by them.
+    `five_points` (N,5,2 frame pixels: `facseq.align.face_five_points`, mesh else MTCNN) align the faces
+    for the backends that align by them.
 
     The faces stage saves this as `embeddings.npy` next to `detections.tsv` (rows = its `det`), made with
     `embedding.backend`, so that the embed stage can reuse these faces instead of embedding them again."""

@@ -30,6 +30,7 @@ def detect_faces(items: list[BatchItem], audio_dir: Path, out_dir: Path, setting
     Each clip is decoded once, into memory, at the rate and frame count `extract_media` recorded; all
     pixels come from that array. `asd_crops` adds `asd_crops.npz` (the ASD's grey 112x112 crops of every
     track, `asd_track_crops`), `keep_frames` the frames themselves (`frames/NNNNNN.jpg`)."""
+    from facseq.align import face_five_points
     from facseq.detect import find_faces
     from facseq.faces import FaceDetector, FaceMesh, crop_face
     from facseq.identity import embed_along_tracks, split_tracks
@@ -64,8 +65,11 @@ def detect_faces(items: list[BatchItem], audio_dir: Path, out_dir: Path, setting
                 utt_dir = out_dir / item.name
                 utt_dir.mkdir(parents=True, exist_ok=True)
                 if embedder is not None:  # a track is one person: cut it where the identity changes
+                    # The embed stage reuses these vectors: align them as it aligns the rest (mesh, else MTCNN).
+                    points = np.array([face_five_points(lm, fp) for lm, fp in zip(landmarks, five_points)])
+                    points = points.reshape(-1, 5, 2)  # (N, 5, 2) also when no face was found
                     embeddings = embed_along_tracks(embedder, frames, frame_of, boxes, linked, identity_settings.every,
-                                                    settings.crop_margin, np.array(five_points).reshape(-1, 5, 2))
+                                                    settings.crop_margin, points)
                     tracks, splits, split_of = split_tracks(linked, frame_of, embeddings, identity_settings,
                                                             link.get("min_length", 1))
                     np.save(utt_dir / "embeddings.npy", embeddings)
