@@ -30,7 +30,7 @@ def parsed_network(path: str | Path) -> DlibNetwork:
     """The file's layer records, parsed once per process (keyed on path, modification time and size)."""
     path = Path(path)
     if not path.is_file():
-        raise DlibFormatError(f"{path}: dlib network file not found")
+        raise DlibFormatError(path, "dlib network file not found")
     stat = path.stat()
     return _parsed(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
 

@@ -33,7 +33,7 @@ class LayerCursor:
         self.network, self.layers, self.i = network, network.layers, 0
 
     def fail(self, what: str) -> DlibFormatError:
-        return DlibFormatError(f"{self.network.path}: not dlib's face-recognition ResNet: {what} "
+        return DlibFormatError(self.network.path, f"not dlib's face-recognition ResNet: {what} "
                                f"(computational layer {self.i} of {len(self.layers)})")
 
     def peek(self):

@@ -23,6 +23,7 @@ import numpy as np
 from .serialization import DlibFormatError, DlibReader
 
 LAYER_VERSION, TAG_OR_SKIP_VERSION = 2, 1
+EXAMPLE_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,7 @@ def read_network(path: str | Path) -> DlibNetwork:
     """Parse a dlib metric-learning network file (e.g. dlib_face_recognition_resnet_model_v1.dat)."""
     path = Path(path)
     if not path.is_file():
-        raise DlibFormatError(f"{path}: dlib network file not found")
+        raise DlibFormatError(path, "dlib network file not found")
     reader = DlibReader(path.read_bytes(), path)
     try:
         loss = read_loss(reader)
@@ -230,10 +231,10 @@ def read_network(path: str | Path) -> DlibNetwork:
             skip_layer_state(reader, markers[-1] if i == 0 else None)
             if layer is not None:
                 layers.append(layer)
-    except DlibFormatError:
-        raise
+    except DlibFormatError as err:
+        raise DlibFormatError(path, f"not a dlib network file like {EXAMPLE_FILE} ({err.detail})") from err
     except (ValueError, OverflowError) as err:  # numpy reshapes of nonsense shapes
-        raise reader.fail(f"not a dlib network ({err})") from err
+        raise DlibFormatError(path, f"not a dlib network file like {EXAMPLE_FILE} ({err})") from err
     if not reader.at_end():
         raise reader.fail("unexpected bytes after the network")
     return DlibNetwork(path, loss, tuple(markers), network_input, tuple(layers))

@@ -23,6 +23,10 @@ FLOAT_INF, FLOAT_NINF, FLOAT_NAN = 32000, 32001, 32002
 class DlibFormatError(ValueError):
     """The file is not (or not entirely) dlib's serialization of the expected object."""
 
+    def __init__(self, path: str | Path, detail: str):
+        super().__init__(f"{path}: {detail}")
+        self.path, self.detail = Path(path), detail
+
 
 class DlibReader:
     """A cursor over the bytes of a dlib-serialized file; every error names the file and the offset."""
@@ -33,7 +37,7 @@ class DlibReader:
         self.pos = 0
 
     def fail(self, what: str) -> DlibFormatError:
-        return DlibFormatError(f"{self.path}: {what} at byte {self.pos} of {len(self.data)}")
+        return DlibFormatError(self.path, f"{what} at byte {self.pos} of {len(self.data)}")
 
     def take(self, n: int) -> memoryview:
         if self.pos + n > len(self.data):
