@@ -55,7 +55,7 @@ def batch(tmp_path, monkeypatch):
     names = ["dia0_utt0", "dia0_utt1", "dia0_utt2"]
     write_tsv(audio_dir / "media.tsv", [{"utterance": n, "width": 200, "height": 200} for n in names],
               ["utterance", "width", "height"])
-    make_faces(faces_dir, names[0], 20, identity_every=2)  # 10 embedded: enough for 8 per track
+    make_faces(faces_dir, names[0], 20, identity_every=2)  # 10 embedded: 8 of them are used
     make_faces(faces_dir, names[1], 12, identity_every=None)  # nothing embedded yet
     (faces_dir / names[2]).mkdir()  # broken: no detections.tsv
     write_status(faces_dir / "status.tsv", {n: (PENDING, "") for n in names})
@@ -80,8 +80,10 @@ def test_a_broken_utterance_fails_alone(batch):
     assert read_status(batch["out"] / "status.tsv")["dia0_utt1"] == (PENDING, "")
 
 
-def test_sampling_prefers_faces_already_embedded_only_when_there_are_enough():
+def test_sampling_reuses_the_faces_already_embedded():
+    """A track the identity check embedded is not embedded again, however few faces it took."""
     rows = [{"det": d, "frame": d, "track": 0} for d in range(10)]
-    assert [r["det"] for r in sample_per_track(rows, 3, embedded={1, 5, 9})] == [1, 5, 9]
-    assert [r["det"] for r in sample_per_track(rows, 3, embedded={5})] == [0, 4, 9]  # too few: even spacing
+    assert [r["det"] for r in sample_per_track(rows, 3, embedded={1, 5, 7, 9})] == [1, 7, 9]  # evenly among them
+    assert [r["det"] for r in sample_per_track(rows, 3, embedded={5})] == [5]
+    assert [r["det"] for r in sample_per_track(rows, 3)] == [0, 4, 9]  # none embedded: even spacing
     assert [r["det"] for r in sample_per_track(rows, 0, embedded=set(range(10)))] == list(range(10))

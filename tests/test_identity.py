@@ -97,11 +97,77 @@ def test_split_parts_shorter_than_min_length_are_dropped(people):
     assert splits[0].frame == 9 and (new[:9] == 0).all() and (new[9:] == -1).all()
 
 
+class PlantedEmbedder:
+    """Embeds a crop as the identity planted in it: every frame is filled with its person's index."""
+
+    dim = DIM
+
+    def __init__(self, rng, centres):
+        self.rng, self.centres, self.calls = rng, centres, 0
+
+    def embed(self, crops, face_boxes=None, five_points=None):
+        self.calls += len(crops)
+        return np.concatenate([person(self.rng, self.centres[int(c[0, 0, 0])], 1) for c in crops])
+
+
+def planted_track(identity_of_frame: list[int]):
+    """One face per frame on one linked track; frame k shows person identity_of_frame[k]."""
+    frames = [np.full((48, 64, 3), who, dtype=np.uint8) for who in identity_of_frame]
+    n = len(frames)
+    return frames, np.arange(n), np.tile([[8.0, 8.0, 40.0, 40.0]], (n, 1)), np.zeros(n, dtype=np.int64)
+
+
+def test_coarse_to_fine_embeds_a_single_person_track_sparsely(people):
+    from facseq.identity import embed_along_tracks
+
+    rng, centres = people
+    frames, frame_of, boxes, linked = planted_track([0] * 80)
+    embedder = PlantedEmbedder(rng, centres)
+    settings = IdentitySettings(every=2, coarse_every=8)
+    embeddings = embed_along_tracks(embedder, frames, frame_of, boxes, linked, settings, 0)
+    embedded = np.flatnonzero(np.isfinite(embeddings).all(axis=1))
+    assert embedder.calls == len(embedded) == 11  # frames 0, 8, ..., 72 and the last, 79: nothing to refine
+    assert list(embedded[:-1]) == list(range(0, 80, 8)) and embedded[-1] == 79
+    assert split_tracks(linked, frame_of, embeddings, settings)[1] == []
+
+
+@pytest.mark.parametrize("switch", [21, 40, 47])
+def test_coarse_to_fine_finds_the_switch_as_the_dense_check_does(people, switch):
+    from facseq.identity import embed_along_tracks
+
+    rng, centres = people
+    frames, frame_of, boxes, linked = planted_track([0] * switch + [1] * (80 - switch))
+    found = {}
+    for name, settings in {"dense": IdentitySettings(every=2, coarse_every=1),
+                           "coarse": IdentitySettings(every=2, coarse_every=8)}.items():
+        embedder = PlantedEmbedder(rng, centres)
+        embeddings = embed_along_tracks(embedder, frames, frame_of, boxes, linked, settings, 0)
+        _, splits, _ = split_tracks(linked, frame_of, embeddings, settings)
+        found[name] = ([s.frame for s in splits], embedder.calls)
+    assert found["coarse"][0] == found["dense"][0] and len(found["dense"][0]) == 1
+    assert switch <= found["coarse"][0][0] <= switch + 1  # the first embedded face of the new person
+    assert found["coarse"][1] < 0.6 * found["dense"][1], found  # refined near the switch only
+
+
+def test_a_part_of_another_person_as_long_as_coarse_every_is_always_found(people):
+    from facseq.identity import embed_along_tracks
+
+    rng, centres = people
+    settings = IdentitySettings(every=2, coarse_every=8, min_faces=3, window=3)
+    for start in range(20, 28):  # every phase of the part against the coarse samples
+        frames, frame_of, boxes, linked = planted_track([0] * start + [1] * 8 + [0] * (60 - start))
+        embeddings = embed_along_tracks(PlantedEmbedder(rng, centres), frames, frame_of, boxes, linked, settings, 0)
+        new, splits, _ = split_tracks(linked, frame_of, embeddings, settings)
+        assert len(splits) == 2, (start, splits)
+        assert len(set(new[start + 1 : start + 7]) & set(new[: start - 1])) == 0, start
+
+
 @pytest.mark.slow
 @pytest.mark.shared
 def test_real_hard_cut_between_two_people_framed_alike_is_split(tmp_path):
     """ALEX, then a hard cut to KATIE at the same place and size (real footage): box linking alone makes
-    one track of both; the identity check cuts it at the switch, with dlib embeddings of every 2nd face."""
+    one track of both; the identity check cuts it at the switch, with dlib embeddings of every 8th face,
+    refined to every 2nd near the switch (the defaults)."""
     import subprocess
 
     from composed import CUT_FRAME, CUT_TO_LISTENER, HEIGHT, WIDTH, compose_clip
@@ -121,8 +187,8 @@ def test_real_hard_cut_between_two_people_framed_alike_is_split(tmp_path):
     boxes = np.concatenate([b for b, _ in found if len(b)])
     linked = link_tracks(frame_of, boxes)
     assert len(set(linked[linked >= 0])) == 1, "without shots, box linking runs across the cut"
-    settings = IdentitySettings(every=2, min_similarity=0.92)
-    embeddings = embed_along_tracks(make_embedder("dlib"), frames, frame_of, boxes, linked, settings.every, 20)
+    settings = IdentitySettings(every=2, coarse_every=8, min_similarity=0.92)
+    embeddings = embed_along_tracks(make_embedder("dlib"), frames, frame_of, boxes, linked, settings, 20)
     new, splits, split_of = split_tracks(linked, frame_of, embeddings, settings)
     cut = CUT_FRAME[CUT_TO_LISTENER.name]
     assert len(splits) == 1 and cut <= splits[0].frame <= cut + settings.every - 1, splits  # the 1st embedded face after it

@@ -1,12 +1,18 @@
 """A track is one person: split linked face tracks where the identity changes.
 
 Linking by box overlap cannot see a hard cut between two people framed alike, and a shot detector can
-miss one (same set, same framing). So after linking, faces along each track are embedded densely
-(every `every`-th face) and the track is cut where the faces before and after a point stop looking like
-one person: the (coordinate-wise) median embedding of up to `window` faces on each side is compared (a
-median, so one blurred or turned face does not cut a track), the least similar point is cut when below `min_similarity`, and
-each part is searched again (binary segmentation). Each cut is then placed exactly: every face near it
-goes with the side whose median it is closer to. The embeddings are kept for the embed stage.
+miss one (same set, same framing). So after linking, faces along each track are embedded and the track
+is cut where the faces before and after a point stop looking like one person: the (coordinate-wise)
+median embedding of up to `window` faces on each side is compared (a median, so one blurred or turned
+face does not cut a track), the least similar point is cut when below `min_similarity`, and each part is
+searched again (binary segmentation). Each cut is then placed exactly: every face near it goes with the
+side whose median it is closer to. The embeddings are kept for the embed stage.
+
+Embedding is the costly step, and almost every track is one person, so faces are embedded coarse to
+fine (`embed_along_tracks`): every `coarse_every`-th face first; only where two consecutive coarse faces
+are not alike (a possible switch, or one poor face) every `every`-th face of that stretch and of `window`
+fine steps either side. A part of another person that lasts `coarse_every` faces or more holds a coarse
+face, so it is always refined; `coarse_every: 1` (or <= `every`) is the dense check.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class IdentitySettings:
-    every: int = 2  # embed every N-th face of a track: a switch is found within N frames
+    every: int = 2  # near a possible switch every N-th face is embedded: a switch is found within N frames
+    coarse_every: int = 8  # elsewhere every N-th face: a part of another person lasting N faces is always seen
     window: int = 3  # embedded faces averaged on each side of a candidate switch
     min_faces: int = 3  # embedded faces each side needs before a switch can be called (3: a median)
     min_similarity: float = 0.92  # same person at or above (cosine of the window medians; per backend)
@@ -125,27 +132,59 @@ def split_tracks(track_of: np.ndarray, frames: np.ndarray, embeddings: np.ndarra
     return out, splits, split_of
 
 
+def refine_stretches(track_of: np.ndarray, frames: np.ndarray, embeddings: np.ndarray, settings: IdentitySettings) -> np.ndarray:
+    """Detection indices to embed next: for each track, between two consecutive embedded faces that are
+    less alike than `min_similarity` (one face each, so noisier than the medians: a false alarm only costs
+    embeddings), every `every`-th face of that stretch, widened by `window` such steps on either side so
+    that the medians next to a switch are made of near faces."""
+    track_of, frames = np.asarray(track_of), np.asarray(frames)
+    step, widen = max(settings.every, 1), max(settings.window, settings.min_faces, 1) * max(settings.every, 1)
+    chosen: set[int] = set()
+    for track in np.unique(track_of[track_of >= 0]):
+        members = np.flatnonzero(track_of == track)
+        members = members[np.argsort(frames[members], kind="stable")]
+        position = np.flatnonzero(np.isfinite(embeddings[members]).all(axis=1))  # embedded faces, in track order
+        for a, b in zip(position, position[1:]):
+            if float(embeddings[members[a]] @ embeddings[members[b]]) < settings.min_similarity:
+                chosen.update(int(i) for i in members[max(0, a - widen) : b + widen + 1 : step])
+    return np.array(sorted(chosen), dtype=np.int64)
+
+
 def embed_along_tracks(embedder, frames: list[np.ndarray], frame_of: np.ndarray, boxes: np.ndarray,
-                       track_of: np.ndarray, every: int, crop_margin: int, five_points: np.ndarray | None = None) -> np.ndarray:
-    """(N, D) L2-normalised embeddings of every `every`-th face of each track, cut from the RGB frames in
+                       track_of: np.ndarray, settings: IdentitySettings | int, crop_margin: int,
+                       five_points: np.ndarray | None = None) -> np.ndarray:
+    """(N, D) L2-normalised embeddings of the faces that check each track's identity, coarse to fine (see
+    the module docstring; an int `settings` is the dense check at that step), cut from the RGB frames in
     memory like the saved crops (`facseq.faces.crop_face`); NaN rows for faces not embedded.
     `five_points` (N,5,2 frame pixels: `facseq.align.face_five_points`, mesh else MTCNN) align the faces
     for the backends that align by them.
 
     The faces stage saves this as `embeddings.npy` next to `detections.tsv` (rows = its `det`), made with
     `embedding.backend`, so that the embed stage can reuse these faces instead of embedding them again."""
+    if not isinstance(settings, IdentitySettings):
+        settings = IdentitySettings(every=int(settings), coarse_every=int(settings))
+    first = faces_to_embed(track_of, frame_of, max(settings.coarse_every, settings.every))
+    vectors = _embed(first, embedder, frames, frame_of, boxes, crop_margin, five_points)
+    out = np.full((len(frame_of), vectors.shape[1] if len(first) else getattr(embedder, "dim", 0)), np.nan, dtype=np.float32)
+    out[first] = vectors
+    if settings.coarse_every > settings.every and len(first):
+        fine = refine_stretches(track_of, frame_of, out, settings)
+        fine = fine[~np.isfinite(out[fine]).all(axis=1)] if len(fine) else fine
+        if len(fine):
+            out[fine] = _embed(fine, embedder, frames, frame_of, boxes, crop_margin, five_points)
+    return out
+
+
+def _embed(chosen: np.ndarray, embedder, frames, frame_of, boxes, crop_margin: int, five_points) -> np.ndarray:
+    """(len(chosen), D) embeddings of the faces `chosen` (detection indices), in one embedder call."""
     from facseq.align import points_in_crop
     from facseq.faces import CROP_SIZE, box_in_crop, crop_face
 
-    chosen = faces_to_embed(track_of, frame_of, every)
     if not len(chosen):
-        return np.full((len(frame_of), getattr(embedder, "dim", 0)), np.nan, dtype=np.float32)
+        return np.zeros((0, getattr(embedder, "dim", 0)), dtype=np.float32)
     height, width = frames[0].shape[:2]
     crops = [crop_face(frames[frame_of[i]], boxes[i], margin=crop_margin) for i in chosen]
     in_crop = [box_in_crop(boxes[i], CROP_SIZE, crop_margin, width, height) for i in chosen]
     points = None if five_points is None else np.array(
         [points_in_crop(five_points[i], boxes[i], CROP_SIZE, crop_margin, width, height) for i in chosen])
-    vectors = embedder.embed(crops, in_crop, points)
-    out = np.full((len(frame_of), vectors.shape[1]), np.nan, dtype=np.float32)
-    out[chosen] = vectors
-    return out
+    return embedder.embed(crops, in_crop, points)

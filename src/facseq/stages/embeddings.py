@@ -14,13 +14,13 @@ from facseq.tables import failure_reason, write_status, write_tsv
 
 def sample_per_track(rows: list[dict], max_per_track: int, embedded: set[int] = frozenset()) -> list[dict]:
     """At most `max_per_track` faces of each track, evenly spaced in time (all when 0). A track with
-    enough faces already embedded (`embedded`: their `det`s) is sampled among those, so that a track
-    segment's faces are embedded once, not again here."""
+    faces already embedded (`embedded`: their `det`s, the identity check's faces spread along the whole
+    track) is sampled among those: a track segment's faces are embedded once, not again here."""
     chosen = []
     for track in sorted({r["track"] for r in rows if r["track"] >= 0}):
         members = sorted((r for r in rows if r["track"] == track), key=lambda r: r["frame"])
         ready = [r for r in members if r["det"] in embedded]
-        if len(ready) >= (max_per_track or len(members)):
+        if ready:
             members = ready
         if max_per_track and len(members) > max_per_track:
             members = [members[int(round(i))] for i in np.linspace(0, len(members) - 1, max_per_track)]

@@ -68,7 +68,7 @@ def detect_faces(items: list[BatchItem], audio_dir: Path, out_dir: Path, setting
                     # The embed stage reuses these vectors: align them as it aligns the rest (mesh, else MTCNN).
                     points = np.array([face_five_points(lm, fp) for lm, fp in zip(landmarks, five_points)])
                     points = points.reshape(-1, 5, 2)  # (N, 5, 2) also when no face was found
-                    embeddings = embed_along_tracks(embedder, frames, frame_of, boxes, linked, identity_settings.every,
+                    embeddings = embed_along_tracks(embedder, frames, frame_of, boxes, linked, identity_settings,
                                                     settings.crop_margin, points)
                     tracks, splits, split_of = split_tracks(linked, frame_of, embeddings, identity_settings,
                                                             link.get("min_length", 1))
