@@ -60,7 +60,8 @@ class LayerCursor:
         if affine.gamma.shape != (out_channels,):
             raise self.fail(f"affine of {affine.gamma.shape[0]} channels after a con of {out_channels}")
         bias = con.bias if con.bias is not None else np.zeros(out_channels, np.float32)
-        conv = nn.Conv2d(in_channels, out_channels, (kh, kw), con.stride, con.padding, bias=True)
+        # skip_init: no random initialisation of weights overwritten next (it was 0.15 s of a 0.16 s build)
+        conv = nn.utils.skip_init(nn.Conv2d, in_channels, out_channels, (kh, kw), con.stride, con.padding, bias=True)
         with torch.no_grad():
             conv.weight.copy_(torch.from_numpy(con.weight * affine.gamma[:, None, None, None]))
             conv.bias.copy_(torch.from_numpy(bias * affine.gamma + affine.beta))
@@ -99,7 +100,7 @@ def build_face_resnet(network: DlibNetwork) -> DlibFaceResNet:
     if tuple(markers[::-1]) != network.markers:
         raise cursor.fail("the tag/skip layout does not match ares/ares_down residual blocks")
 
-    fc = nn.Linear(fc_record.weight.shape[1], fc_record.weight.shape[0], bias=False)
+    fc = nn.utils.skip_init(nn.Linear, fc_record.weight.shape[1], fc_record.weight.shape[0], bias=False)
     with torch.no_grad():
         fc.weight.copy_(torch.from_numpy(fc_record.weight))
     if network.input.rows != network.input.cols:
