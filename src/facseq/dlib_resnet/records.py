@@ -27,7 +27,7 @@ EXAMPLE_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 
 
 @dataclass(frozen=True)
-class InputRGB:
+class InputSpec:
     mean_rgb: tuple[float, float, float]  # subtracted from 0-255 pixels before dividing by 256
     rows: int
     cols: int
@@ -81,7 +81,7 @@ class DlibNetwork:
     path: Path
     loss: LossMetric
     markers: tuple[int, ...]  # top-down: 2 per add_layer, 1 per tag or skip
-    input: InputRGB
+    input: InputSpec
     layers: tuple  # computational layers, bottom-up (input side first)
 
 
@@ -116,13 +116,14 @@ def read_con(reader: DlibReader, version: str) -> Con:
     return Con(weight, bias, stride, padding)
 
 
-def read_affine(reader: DlibReader, version: str) -> Affine | None:
+def read_affine(reader: DlibReader, version: str) -> Affine:
     params = reader.tensor()
     gamma_shape, _beta_shape = reader.alias_tensor(), reader.alias_tensor()
     mode = reader.integer()
     disabled = reader.boolean() if version == "affine_2" else False
-    if disabled:  # folded into the convolution below by dlib's fuse_convolutions
-        return None
+    if disabled:  # already folded into the convolution below by dlib's fuse_convolutions: the identity
+        channels = gamma_shape[1]
+        return Affine(np.ones(channels, np.float32), np.zeros(channels, np.float32))
     if mode != 0 or gamma_shape[2:] != (1, 1):
         raise reader.fail(f"affine layer in fc mode (gamma shape {gamma_shape}); only conv mode is supported")
     gamma, beta = split_params(reader, params, [(gamma_shape[1],), (gamma_shape[1],)])
@@ -152,7 +153,7 @@ def read_fc(reader: DlibReader, version: str) -> FcNoBias:
 
 
 def read_layer(reader: DlibReader):
-    """One layer's details; returns a record (None for a disabled affine)."""
+    """One layer's details as a record."""
     name = reader.string()
     if name in ("con_4", "con_5"):
         return read_con(reader, name)
@@ -194,12 +195,12 @@ def read_markers(reader: DlibReader) -> list[int]:
         markers.append(value)
 
 
-def read_input(reader: DlibReader) -> InputRGB:
+def read_input(reader: DlibReader) -> InputSpec:
     name = reader.string()
     if name != "input_rgb_image_sized":
         raise reader.fail(f"input layer {name!r} (expected input_rgb_image_sized)")
     mean_rgb = (reader.real(), reader.real(), reader.real())
-    return InputRGB(mean_rgb, reader.integer(), reader.integer())
+    return InputSpec(mean_rgb, reader.integer(), reader.integer())
 
 
 def skip_layer_state(reader: DlibReader, input_layer_version: int | None) -> None:
@@ -227,10 +228,8 @@ def read_network(path: str | Path) -> DlibNetwork:
         layers = []
         n_layers = sum(m != TAG_OR_SKIP_VERSION for m in markers)
         for i in range(n_layers):
-            layer = read_layer(reader)
+            layers.append(read_layer(reader))
             skip_layer_state(reader, markers[-1] if i == 0 else None)
-            if layer is not None:
-                layers.append(layer)
     except DlibFormatError as err:
         raise DlibFormatError(path, f"not a dlib network file like {EXAMPLE_FILE} ({err.detail})") from err
     except (ValueError, OverflowError) as err:  # numpy reshapes of nonsense shapes
