@@ -18,7 +18,7 @@ torch = pytest.importorskip("torch")
 
 from test_embed import ASTRONAUT_BOX, HOPPER_BOX, astronaut, crop_and_box, hopper  # noqa: E402,F401 (fixtures)
 
-from facseq.dlib_resnet import DlibFormatError, chips_to_tensor, face_chips, load_face_resnet, read_network  # noqa: E402
+from facseq.dlib_resnet import DlibFormatError, face_chips, load_face_resnet, read_network  # noqa: E402
 from facseq.dlib_resnet.build import build_face_resnet  # noqa: E402
 from facseq.dlib_resnet.residual import zero_padded_add  # noqa: E402
 from facseq.dlib_resnet.serialization import DlibReader  # noqa: E402

@@ -103,7 +103,8 @@ def read_con(reader: DlibReader, version: str) -> Con:
     reader.integer(), reader.integer()  # nr, nc: repeated by the filters' alias shape
     stride = (reader.integer(), reader.integer())
     padding = (reader.integer(), reader.integer())
-    filters_shape, biases_shape = reader.alias_tensor(), reader.alias_tensor()
+    filters_shape = reader.alias_tensor()
+    reader.alias_tensor()  # biases: (1, num_filters), after the filters
     for _ in range(4):  # learning-rate and weight-decay multipliers
         reader.real()
     use_bias = reader.boolean() if version == "con_5" else True
@@ -118,7 +119,8 @@ def read_con(reader: DlibReader, version: str) -> Con:
 
 def read_affine(reader: DlibReader, version: str) -> Affine:
     params = reader.tensor()
-    gamma_shape, _beta_shape = reader.alias_tensor(), reader.alias_tensor()
+    gamma_shape = reader.alias_tensor()
+    reader.alias_tensor()  # beta: the same shape, after gamma
     mode = reader.integer()
     disabled = reader.boolean() if version == "affine_2" else False
     if disabled:  # already folded into the convolution below by dlib's fuse_convolutions: the identity
@@ -140,7 +142,8 @@ def read_pool(reader: DlibReader, kind: str) -> Pool:
 def read_fc(reader: DlibReader, version: str) -> FcNoBias:
     num_outputs, num_inputs = reader.integer(), reader.integer()
     params = reader.tensor()
-    weights_shape, _biases_shape = reader.alias_tensor(), reader.alias_tensor()
+    weights_shape = reader.alias_tensor()
+    reader.alias_tensor()  # biases: empty without a bias
     bias_mode = reader.integer()
     for _ in range(4):
         reader.real()
@@ -148,6 +151,8 @@ def read_fc(reader: DlibReader, version: str) -> FcNoBias:
         reader.boolean()  # use_bias, irrelevant without a bias
     if bias_mode != 1:
         raise reader.fail("fc layer with a bias (only fc_no_bias is supported)")
+    if weights_shape[:2] != (num_inputs, num_outputs):
+        raise reader.fail(f"fc weights of shape {weights_shape} for {num_inputs} inputs and {num_outputs} outputs")
     (weight,) = split_params(reader, params, [(num_inputs, num_outputs)])
     return FcNoBias(np.ascontiguousarray(weight.T))  # dlib computes x @ W with W (in, out)
 
