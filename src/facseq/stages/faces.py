@@ -34,7 +34,7 @@ def detect_faces(items: list[BatchItem], audio_dir: Path, out_dir: Path, setting
     from facseq.detect import find_faces
     from facseq.faces import FaceDetector, FaceMesh, crop_face
     from facseq.identity import embed_along_tracks, split_tracks
-    from facseq.shots import ShotSettings, shot_of_frames, shot_starts
+    from facseq.shots import ShotSettings, shot_of_frames
     from facseq.track import link_tracks
 
     out_dir, status, media = _stage_start(out_dir, Path(audio_dir) / "status.tsv", audio_dir)
@@ -45,17 +45,12 @@ def detect_faces(items: list[BatchItem], audio_dir: Path, out_dir: Path, setting
 
         embedding = embedding or {}
         embedder = make_embedder(embedding.get("backend", "dlib"), embedding.get("weights"), embedding.get("device", "cpu"))
+    pending = [item for item in items if _pending(status, item.name)]
     try:
-        for item in items:
-            if not _pending(status, item.name):
-                continue
+        for item, decoded in zip(pending, decoded_ahead(pending, media, shot_settings or ShotSettings())):
             try:
-                info = media[item.name]
-                fps = float(info["fps"])
-                frames = decode_frames(ClipInfo(item.clip, int(info["width"]), int(info["height"]), float(info["source_fps"]),
-                                                float(info["duration_s"]), info["has_audio"] == "yes"),
-                                       fps, int(info["n_frames"]))  # (T, H, W, 3) RGB: the only decode of the video
-                cuts = shot_starts(frames, shot_settings or ShotSettings(), fps)  # the frames already decoded
+                frames, cuts = decoded.result()  # (T, H, W, 3) RGB, the only decode of the video; shot starts
+                fps = float(media[item.name]["fps"])
                 found = find_faces(frames, detector, mesh, settings.stride, cuts, track_settings.get("min_iou", 0.3))
                 frame_of, boxes, probs = found.frame_of, found.boxes, found.probabilities
                 five_points, landmarks = found.five_points, found.landmarks
@@ -113,6 +108,32 @@ def detect_faces(items: list[BatchItem], audio_dir: Path, out_dir: Path, setting
         mesh.close()
     write_status(out_dir / "status.tsv", status)
     return status
+
+
+def decoded_ahead(items: list[BatchItem], media: dict, shot_settings):
+    """For each item in turn, a future of (frames, shot starts): the next clip is decoded (ffmpeg in its
+    own process, the pipe read in a thread) and cut into shots while the current one is processed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
+        ahead = pool.submit(decode_clip, items[0], media, shot_settings) if items else None
+        for k in range(len(items)):
+            current = ahead
+            ahead = pool.submit(decode_clip, items[k + 1], media, shot_settings) if k + 1 < len(items) else None
+            yield current
+
+
+def decode_clip(item: BatchItem, media: dict, shot_settings) -> tuple[np.ndarray, list[int]]:
+    """The clip's frames, decoded once into memory at the rate and count `extract_media` recorded, and
+    its shot starts (PySceneDetect on those frames)."""
+    from facseq.shots import shot_starts
+
+    info = media[item.name]
+    fps = float(info["fps"])
+    clip = ClipInfo(item.clip, int(info["width"]), int(info["height"]), float(info["source_fps"]),
+                    float(info["duration_s"]), info["has_audio"] == "yes")
+    frames = decode_frames(clip, fps, int(info["n_frames"]))
+    return frames, shot_starts(frames, shot_settings, fps)
 
 
 def asd_track_crops(frames: np.ndarray, frame_of: np.ndarray, boxes: np.ndarray, tracks: np.ndarray) -> dict:
