@@ -110,11 +110,8 @@ def read_con(reader: DlibReader, version: str) -> Con:
     use_bias = reader.boolean() if version == "con_5" else True
     if filters_shape[0] != num_filters:
         raise reader.fail(f"con has {num_filters} filters but a filter tensor of shape {filters_shape}")
-    if use_bias:
-        weight, bias = split_params(reader, params, [filters_shape, (num_filters,)])
-    else:
-        (weight,), bias = split_params(reader, params, [filters_shape]), None
-    return Con(weight, bias, stride, padding)
+    weight, *bias = split_params(reader, params, [filters_shape, (num_filters,)] if use_bias else [filters_shape])
+    return Con(weight, bias[0] if bias else None, stride, padding)
 
 
 def read_affine(reader: DlibReader, version: str) -> Affine:
