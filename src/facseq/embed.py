@@ -58,6 +58,7 @@ class DlibEmbedder:
     `net="torch"` (default) runs the ResNet's weights in torch (`facseq.dlib_resnet`: same chips, same
     numbers to float rounding, batched and multi-threaded); `net="dlib"` keeps dlib's own network
     (single-threaded without BLAS, ~75 ms a face). Torch threads are whatever torch.get_num_threads() is.
+    Parity (~1e-6 relative) is checked on the CPU; on CUDA torch's default TF32 convolutions round coarser.
     """
 
     dim = 128
