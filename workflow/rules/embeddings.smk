@@ -16,7 +16,7 @@ rule embed_library:
         str(BENCH / "embed_library" / "{backend}.tsv")
     conda:
         "../../envs/embeddings.yaml"
-    threads: 2
+    threads: 1  # small convnets: a second torch thread costs more than it gives (see faces.smk)
     resources:
         mem_mb=4000,
         runtime=30,
@@ -42,7 +42,7 @@ rule embed_faces:
         str(BENCH / "embed_faces" / "{split}" / "{batch}.tsv")
     conda:
         "../../envs/embeddings.yaml"
-    threads: 2
+    threads: 1  # small convnets: a second torch thread costs more than it gives (see faces.smk)
     resources:
         mem_mb=4000,
         runtime=60,

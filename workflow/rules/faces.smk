@@ -13,7 +13,9 @@ rule detect_faces:
         str(BENCH / "detect_faces" / "{split}" / "{batch}.tsv")
     conda:
         "../../envs/faces.yaml"
-    threads: 2
+    # one torch thread: MTCNN's many tiny resizes lose time in a second thread's barrier (up to 20x on a
+    # loaded machine); the next clip decodes in a background thread, and batches give Snakemake parallelism
+    threads: 1
     resources:
         mem_mb=6000,
         runtime=120,
