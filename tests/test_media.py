@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facseq.media import AUDIO_RATE, MediaError, decode_frames, extract_audio, frame_times, probe_clip, read_wav
+from facseq.media import (AUDIO_RATE, ClipInfo, MediaError, decode_frames, extract_audio, extract_audios, frame_times,
+                          probe_clip, read_wav)
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="the ffmpeg CLI is not installed")
 
@@ -98,6 +99,26 @@ def test_decode_frames_exact_count_caps_and_pads(clips):
     assert len(padded) == len(frames) + 2 and np.array_equal(padded[-1], frames[-1])
 
 
+@pytest.mark.parametrize("fps,n_frames", [(25.0, None), (25.0, 30), (None, None), (10.0, 12)])
+def test_decode_frames_bit_identical_to_the_cli(clips, fps, n_frames):
+    # the pipe is read into a preallocated array: the frames must be exactly the CLI's rawvideo bytes
+    info = probe_clip(clips["av.mp4"])
+    args = ["-i", str(clips["av.mp4"])] + (["-vf", f"fps=fps={fps}"] if fps else []) + ["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:"]
+    raw = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", *args], check=True, capture_output=True).stdout
+    expected = np.frombuffer(raw, np.uint8).reshape(-1, 120, 160, 3)
+    frames = decode_frames(info, fps, n_frames)
+    if n_frames:
+        expected = np.concatenate([expected, np.repeat(expected[-1:], max(0, n_frames - len(expected)), axis=0)])[:n_frames]
+    assert frames.shape == expected.shape and np.array_equal(frames, expected)
+
+
+def test_decode_frames_without_a_count_takes_every_frame_whatever_the_probe_said(clips):
+    # no frame count promised and a probe that undercounts: the array grows until the stream ends
+    good = probe_clip(clips["av.mp4"])
+    undercounted = ClipInfo(good.path, good.width, good.height, good.fps, good.duration_s, good.has_audio, 1)
+    assert np.array_equal(decode_frames(undercounted, 25.0), decode_frames(good, 25.0))
+
+
 def test_decode_frames_follow_time(clips):
     # testsrc2 frames all differ: resampled frames at 25 fps must be in order, none duplicated twice in a row
     # more often than the 25/23.976 rate change allows (one duplicate per second)
@@ -152,6 +173,26 @@ def test_extract_audio_bad_inputs_name_the_file(clips, tmp_path, name):
         extract_audio(clips[name], tmp_path / "a.wav")
     assert str(clips[name]) in str(info.value)
     assert "audio extraction failed" in str(info.value)
+
+
+def test_extract_audios_writes_what_extract_audio_writes(clips, tmp_path):
+    sources = [clips["av.mp4"], clips["stereo44k.mp4"], clips["av.mp4"]]
+    jobs = [(clip, tmp_path / f"batch{k}.wav") for k, clip in enumerate(sources)]
+    assert extract_audios(jobs, per_call=2) == {}  # two ffmpeg runs: 2 clips, then 1
+    for k, clip in enumerate(sources):
+        extract_audio(clip, tmp_path / f"alone{k}.wav")
+        assert (tmp_path / f"batch{k}.wav").read_bytes() == (tmp_path / f"alone{k}.wav").read_bytes()
+
+
+def test_extract_audios_a_broken_clip_fails_alone(clips, tmp_path):
+    jobs = [(clips["av.mp4"], tmp_path / "a.wav"), (clips["silent.mp4"], tmp_path / "s.wav"),
+            (clips["garbage.mp4"], tmp_path / "g.wav"), (clips["stereo44k.mp4"], tmp_path / "b.wav")]
+    failed = extract_audios(jobs)
+    assert set(failed) == {tmp_path / "s.wav", tmp_path / "g.wav"}
+    for wav, clip in ((tmp_path / "s.wav", "silent.mp4"), (tmp_path / "g.wav", "garbage.mp4")):
+        assert isinstance(failed[wav], MediaError) and str(clips[clip]) in str(failed[wav])
+    assert read_wav(tmp_path / "a.wav")[1] == read_wav(tmp_path / "b.wav")[1] == AUDIO_RATE
+    assert extract_audios([]) == {}
 
 
 def test_read_wav_stereo_and_sample_width(tmp_path):
