@@ -6,7 +6,6 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from facseq.media import MediaError
@@ -40,14 +39,17 @@ def _stage_start(out_dir: Path, previous_status: Path, audio_dir: Path):
 
 
 def _read_rgb(path: Path) -> np.ndarray:
+    import cv2  # here, not at the top: most stages never read an image and need not load OpenCV
+
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise MediaError(f"{path}: unreadable image")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-
 def _write_rgb(path: Path, image: np.ndarray, quality: int = 95) -> None:
+    import cv2
+
     cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from facseq.stages.common import BatchItem, _pending, _read_rgb, _stage_start, log
@@ -119,6 +118,8 @@ def embed_library(library_dir: Path, out_path: Path, backend: str, weights, devi
     Library images may be whole photos or face crops: the largest MTCNN face is cropped (and its five
     alignment points found) like the clip faces; an image where no face is found is taken as an
     already-cropped face."""
+    import cv2
+
     from facseq.align import face_five_points, points_in_crop
     from facseq.embed import make_embedder
     from facseq.faces import CROP_SIZE, FaceDetector, FaceMesh, box_in_crop, crop_face
