@@ -443,3 +443,35 @@ def test_extract_media_statuses(tmp_path):
     assert int(row["n_frames"]) == len(decode_frames(probe_clip(good), 25.0)) == pytest.approx(25, abs=1)
     assert (audio_dir / "dia0_utt0.wav").is_file() and not (audio_dir / "dia0_utt1.wav").exists()
     assert media["dia0_utt2"]["n_frames"] == ""
+
+
+@pytest.mark.skipif(__import__("shutil").which("ffmpeg") is None, reason="the ffmpeg CLI is not installed")
+def test_extract_media_one_failed_audio_fails_alone(tmp_path):
+    # the batch's audio comes from one ffmpeg run; a clip whose WAV cannot be written (a folder holds
+    # its name) makes that run fail: redone clip by clip, only that clip ends as no_video
+    import subprocess
+
+    clips = []
+    for k in range(3):
+        clip = tmp_path / "clips" / f"dia0_utt{k}.mp4"
+        clip.parent.mkdir(exist_ok=True)
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                        f"testsrc2=size=64x48:rate=25:duration={0.4 + 0.2 * k}", "-f", "lavfi", "-i",
+                        f"sine=frequency={300 + 100 * k}:duration=1", "-c:v", "libx264", "-preset", "ultrafast",
+                        "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(clip)], check=True)
+        clips.append(clip)
+    items = [BatchItem(c.stem, "Joey", str(c)) for c in clips]
+    audio_dir = tmp_path / "audio"
+    (audio_dir / "dia0_utt1.wav").mkdir(parents=True)
+    status = extract_media(items, audio_dir, 25.0)
+    assert status["dia0_utt0"] == status["dia0_utt2"] == (PENDING, "")
+    state, reason = status["dia0_utt1"]
+    assert state == "no_video" and str(clips[1]) in reason and "audio extraction failed" in reason
+    media = media_info(audio_dir)
+    assert media["dia0_utt1"]["n_frames"] == media["dia0_utt1"]["has_audio"] == ""  # nothing recorded for it
+    for name in ("dia0_utt0", "dia0_utt2"):
+        alone = tmp_path / f"{name}.wav"
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(tmp_path / "clips" / f"{name}.mp4"),
+                        "-map", "0:a", "-ac", "1", "-ar", "16000", "-acodec", "pcm_s16le", str(alone)], check=True)
+        assert (audio_dir / f"{name}.wav").read_bytes() == alone.read_bytes()
+        assert media[name]["has_audio"] == "yes"
