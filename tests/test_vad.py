@@ -63,6 +63,33 @@ def test_vad_rejects_other_rates_and_takes_empty_audio(vad):
     assert vad.speech_at_frames(np.zeros(0), VAD_RATE, np.arange(5) / FPS).tolist() == [0.0] * 5
 
 
+def test_vad_is_silero_s_own_model_and_needs_no_torch(vad):
+    # the wheel's ONNX model on onnxruntime: exactly what silero's own ONNX wrapper returns, within 1e-5
+    # of its TorchScript model, and a job that scores speech never imports torch (1.3-1.6 s)
+    import os
+    import subprocess
+    import sys
+    import warnings
+
+    import torch
+    from silero_vad import load_silero_vad
+
+    audio = np.concatenate([speech(2.0), shaped_noise(1.0), speech(0.7, seed=3)])
+    ours = vad.chunk_probabilities(audio, VAD_RATE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        jit, wrapper = load_silero_vad(), load_silero_vad(onnx=True)
+    with torch.no_grad():
+        np.testing.assert_allclose(ours, jit.audio_forward(torch.from_numpy(audio), VAD_RATE)[0].numpy(), atol=1e-5)
+    np.testing.assert_array_equal(ours, wrapper.audio_forward(torch.from_numpy(audio), VAD_RATE)[0].numpy())
+    assert len(vad.chunk_probabilities(audio[:300], VAD_RATE)) == 1  # shorter than one chunk: zero-padded
+    check = ("import sys; import numpy as np; from facseq.vad import SpeechDetector; "
+             "SpeechDetector().chunk_probabilities(np.zeros(1600, np.float32), 16000); assert 'torch' not in sys.modules")
+    from conftest import REPO
+
+    subprocess.run([sys.executable, "-c", check], check=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+
+
 def lips_and_sound(segment_s: float = 0.48, n_segments: int = 6, sound_when_still=None, sound_when_moving=None):
     """One face whose lips open and close (4 Hz) in even segments and stay shut in odd ones, and the
     clip's 16 kHz audio: `sound_when_moving` under the moving segments, `sound_when_still` under the others
