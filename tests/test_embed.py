@@ -234,14 +234,16 @@ def test_make_embedder_dispatch(monkeypatch):
 
     made = []
     for name in ("DlibEmbedder", "FacenetEmbedder", "ResNet50Embedder", "ArcFaceOnnxEmbedder"):
-        monkeypatch.setattr(embed, name, lambda *args, _name=name: made.append((_name, args)) or _name)
+        monkeypatch.setattr(embed, name, lambda *args, _name=name, **kw: made.append((_name, args, kw)) or _name)
     assert BACKENDS == ("dlib", "facenet", "resnet50", "arcface_onnx")
     assert make_embedder("dlib", "ignored.pt") == "DlibEmbedder"
     assert make_embedder("facenet", "/w/f.pt", "cpu") == "FacenetEmbedder"
     assert make_embedder("resnet50", None, "cuda") == "ResNet50Embedder"
     assert make_embedder("arcface_onnx", "/w/r50.onnx", "auto") == "ArcFaceOnnxEmbedder"
-    assert made == [("DlibEmbedder", ()), ("FacenetEmbedder", ("/w/f.pt", "cpu")), ("ResNet50Embedder", ("", "cuda")),
-                    ("ArcFaceOnnxEmbedder", ("/w/r50.onnx", "auto"))]
+    assert make_embedder("dlib", None, "cuda") == "DlibEmbedder"
+    assert made == [("DlibEmbedder", (), {"device": "cpu"}), ("FacenetEmbedder", ("/w/f.pt", "cpu"), {}),
+                    ("ResNet50Embedder", ("", "cuda"), {}), ("ArcFaceOnnxEmbedder", ("/w/r50.onnx", "auto"), {}),
+                    ("DlibEmbedder", (), {"device": "cuda"})]
     with pytest.raises(EmbeddingError) as info:
         make_embedder("arcface")
     assert "arcface" in str(info.value) and "dlib" in str(info.value)

@@ -348,8 +348,8 @@ class ArcFaceOnnxEmbedder:
 
 
 def make_embedder(backend: str, weights: str | Path | None = None, device: str = "cpu"):
-    if backend == "dlib":
-        return DlibEmbedder()
+    if backend == "dlib":  # `weights` unused: the face-recognition-models files
+        return DlibEmbedder(device=device)
     if backend == "facenet":
         return FacenetEmbedder(weights or "", device)
     if backend == "resnet50":
