@@ -73,8 +73,10 @@ def clip_calls(calls: list[str], tool: str, clip: str) -> list[str]:
 
 def test_each_clip_is_decoded_once(stages):
     assert read_status(stages["work"] / "faces" / "status.tsv")["dia0_utt0"][0] == PENDING
+    assert sum(c.startswith("ffmpeg ") for c in stages["media_calls"]) == 1  # the batch's audio: one run
     for item in stages["items"]:
-        # extract_media: a probe (headers and packet count, no decoding) and the audio track alone
+        # extract_media: a probe (headers and packet count, no decoding) and one ffmpeg run for the audio of
+        # the whole batch (audio tracks only, never the video)
         audio = clip_calls(stages["media_calls"], "ffmpeg", item.clip)
         assert len(audio) == 1 and "0:a" in audio[0] and "0:v" not in audio[0] and ".wav" in audio[0]
         assert len(clip_calls(stages["media_calls"], "ffprobe", item.clip)) == 1
