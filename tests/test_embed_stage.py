@@ -61,6 +61,7 @@ def batch(tmp_path, monkeypatch):
     write_status(faces_dir / "status.tsv", {n: (PENDING, "") for n in names})
     embedder = CountingEmbedder()
     monkeypatch.setattr(facseq.embed, "make_embedder", lambda *args: embedder)
+    monkeypatch.setattr(facseq.embed, "backend_dim", lambda backend: DIM)
     items = [BatchItem(n, "Joey", "") for n in names]
     status = embed_faces(items, faces_dir, audio_dir, tmp_path / "out", "dlib", None, "cpu", 20, max_per_track=8)
     return {"status": status, "embedder": embedder, "out": tmp_path / "out", "faces": faces_dir}
@@ -87,3 +88,29 @@ def test_sampling_reuses_the_faces_already_embedded():
     assert [r["det"] for r in sample_per_track(rows, 3, embedded={5})] == [5]
     assert [r["det"] for r in sample_per_track(rows, 3)] == [0, 4, 9]  # none embedded: even spacing
     assert [r["det"] for r in sample_per_track(rows, 0, embedded=set(range(10)))] == list(range(10))
+
+
+def test_the_embedder_is_not_loaded_when_every_face_is_reused(tmp_path, monkeypatch):
+    faces_dir, audio_dir = tmp_path / "faces", tmp_path / "audio"
+    audio_dir.mkdir()
+    write_tsv(audio_dir / "media.tsv", [{"utterance": "dia0_utt0", "width": 200, "height": 200}], ["utterance", "width", "height"])
+    make_faces(faces_dir, "dia0_utt0", 20, identity_every=4)  # 5 faces embedded by the identity check
+    write_status(faces_dir / "status.tsv", {"dia0_utt0": (PENDING, "")})
+
+    def no_loading(*args):
+        raise AssertionError("the embedder was loaded with nothing to embed")
+
+    monkeypatch.setattr(facseq.embed, "make_embedder", no_loading)
+    monkeypatch.setattr(facseq.embed, "backend_dim", lambda backend: DIM)
+    status = embed_faces([BatchItem("dia0_utt0", "Joey", "")], faces_dir, audio_dir, tmp_path / "out", "dlib", None,
+                         "cpu", 20, max_per_track=8)
+    assert status["dia0_utt0"] == (PENDING, "")
+    reused = np.load(tmp_path / "out" / "dia0_utt0.npy")
+    assert np.flatnonzero(np.isfinite(reused).all(axis=1)).tolist() == [0, 4, 8, 12, 16]
+
+
+def test_backend_dims_are_known_without_loading_a_model():
+    from facseq.embed import DlibEmbedder, backend_dim
+
+    assert backend_dim("dlib") == DlibEmbedder.dim == 128 and backend_dim("facenet") == 512
+    assert backend_dim("resnet50") == 2048 and backend_dim("arcface_onnx") is None  # read from the .onnx

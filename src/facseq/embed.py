@@ -347,6 +347,13 @@ class ArcFaceOnnxEmbedder:
         return l2_normalise(vectors)
 
 
+def backend_dim(backend: str) -> int | None:
+    """The embedding size a backend always has, known without loading its model (None for
+    `arcface_onnx`, whose size is read from the model file)."""
+    fixed = {"dlib": DlibEmbedder, "facenet": FacenetEmbedder, "resnet50": ResNet50Embedder}.get(backend)
+    return fixed.dim if fixed is not None else None
+
+
 def make_embedder(backend: str, weights: str | Path | None = None, device: str = "cpu"):
     if backend == "dlib":  # `weights` unused: the face-recognition-models files
         return DlibEmbedder(device=device)

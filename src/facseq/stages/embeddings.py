@@ -57,28 +57,27 @@ def embed_faces(items: list[BatchItem], faces_dir: Path, audio_dir: Path, out_di
     beyond `max_per_track` evenly spaced faces of their track) are NaN. A track is one person within
     a shot, so a sample of its faces identifies it; the embedder is the slowest per-face step: faces the
     faces stage already embedded (`embeddings.npy`, identity check) are reused, and the rest of the whole
-    batch goes through the embedder in one call."""
-    from facseq.embed import make_embedder
+    batch goes through the embedder in one call. The embedder is loaded only when some face is left to
+    embed (with the identity check on, usually none is: its faces cover every track)."""
+    from facseq.embed import backend_dim, make_embedder
 
     out_dir, status, media = _stage_start(out_dir, Path(faces_dir) / "status.tsv", audio_dir)
-    embedder = make_embedder(backend, weights, device)
+    dim = backend_dim(backend)
+    embedder = make_embedder(backend, weights, device) if dim is None else None
+    dim = dim or embedder.dim
     todo = []  # (item, output array, rows still to embed, their crops, boxes, five points)
     for item in items:
         if not _pending(status, item.name):
             continue
         try:
-            todo.append((item, *_faces_to_embed(Path(faces_dir) / item.name, media[item.name], embedder.dim,
+            todo.append((item, *_faces_to_embed(Path(faces_dir) / item.name, media[item.name], dim,
                                                 crop_margin, max_per_track)))
         except Exception as err:  # noqa: BLE001
             log.exception("%s: embedding failed", item.name)
             status[item.name] = ("failed", f"embeddings: {failure_reason(err)}")
-    try:  # one call for the batch; should it fail, each utterance alone, so one bad face fails one utterance
-        vectors = embedder.embed([c for *_, crops, _, _ in todo for c in crops], [b for *_, boxes, _ in todo for b in boxes],
-                                 np.concatenate([points for *_, points in todo]) if todo else np.zeros((0, 5, 2)))
-        parts = np.split(vectors, np.cumsum([len(rows) for _, _, rows, *_ in todo])[:-1]) if todo else []
-    except Exception:  # noqa: BLE001
-        log.exception("embedding the batch at once failed: embedding each utterance alone")
-        parts = None
+    if embedder is None and any(len(rows) for _, _, rows, *_ in todo):
+        embedder = make_embedder(backend, weights, device)
+    parts = _embed_batch(embedder, todo, dim)
     for k, (item, out, rows, crops, boxes, points) in enumerate(todo):
         try:
             part = parts[k] if parts is not None else embedder.embed(crops, boxes, points)
@@ -90,6 +89,20 @@ def embed_faces(items: list[BatchItem], faces_dir: Path, audio_dir: Path, out_di
             status[item.name] = ("failed", f"embeddings: {failure_reason(err)}")
     write_status(out_dir / "status.tsv", status)
     return status
+
+
+def _embed_batch(embedder, todo: list, dim: int) -> list[np.ndarray] | None:
+    """The batch's faces still to embed in one embedder call, split per utterance; None when that call
+    fails (then each utterance is embedded alone, so one bad face fails one utterance)."""
+    if not any(len(rows) for _, _, rows, *_ in todo):
+        return [np.zeros((0, dim), dtype=np.float32) for _ in todo]
+    try:
+        vectors = embedder.embed([c for *_, crops, _, _ in todo for c in crops], [b for *_, boxes, _ in todo for b in boxes],
+                                 np.concatenate([points for *_, points in todo]))
+        return np.split(vectors, np.cumsum([len(rows) for _, _, rows, *_ in todo])[:-1])
+    except Exception:  # noqa: BLE001
+        log.exception("embedding the batch at once failed: embedding each utterance alone")
+        return None
 
 
 def _faces_to_embed(utt_dir: Path, info: dict, dim: int, crop_margin: int, max_per_track: int):
