@@ -63,3 +63,18 @@ def test_each_face_keeps_its_own_mesh_in_any_order_and_forget_restarts(clip):
         assert all(np.isfinite(m).all() for m in marks) and len(meshes(mesh)) == 2
     finally:
         mesh.close()
+
+
+def test_mtcnn_in_channels_last_layout_finds_the_same_faces(clip):
+    """The detector's weights are kept channels-last (faster convolutions and pooling on the CPU): the
+    same boxes, probabilities and five points as facenet-pytorch's default layout."""
+    from facseq.faces import FaceDetector
+    from facseq.track import box_iou
+
+    frames, boxes = clip
+    fast = FaceDetector(DetectorSettings()).detect_with_points(frames[:4])
+    plain = FaceDetector(DetectorSettings(channels_last=False)).detect_with_points(frames[:4])
+    for (b1, p1, f1), (b2, p2, f2), truth in zip(fast, plain, boxes):
+        assert len(b1) == len(b2) == 2
+        assert np.abs(b1 - b2).max() < 1e-2 and np.abs(p1 - p2).max() < 1e-5 and np.abs(f1 - f2).max() < 1e-2
+        assert (box_iou(np.array(truth), b1).max(axis=1) >= 0.5).all()  # both faces found
