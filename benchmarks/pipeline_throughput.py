@@ -152,6 +152,8 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=24, help="clips of the fixture set (>= 24 for the README)")
     parser.add_argument("--batches", type=int, help="batches the clips are split into (default: --cores)")
     parser.add_argument("--small", type=int, default=3, help="clips of the second run that measures fixed costs")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out",
+                        help="results folder (one per run: two benchmarks at once need two)")
     parser.add_argument("--config", nargs="*", default=[], help="more workflow config overrides (key=value)")
     parser.add_argument("--configfile", help="a YAML file of overrides (nested numbers stay numbers)")
     args = parser.parse_args()
@@ -161,7 +163,7 @@ def main() -> None:
         parser.error(f"unknown dataset(s) {sorted(unknown)}; choose from demo, fixture")
     if not 0 < args.small < args.clips:
         parser.error("--small must be between 1 and --clips - 1")
-    out = REPO / "benchmarks" / "out"
+    out = args.out.resolve()
     for name in args.which or ["fixture"]:
         with tempfile.TemporaryDirectory(prefix=f"facseq_bench_{name}_") as tmp:
             if name == "fixture":
