@@ -49,6 +49,12 @@ class Scene:
             return np.full((N_MESH_POINTS, 2), np.nan)
         return mesh_points(here[best])
 
+    def follow(self, t, boxes):
+        return [self.landmarks(t, box) for box in boxes]
+
+    def forget(self):
+        pass
+
 
 def moving(t: int, x0: float = 100.0) -> tuple:
     return (x0 + 4 * t, 50.0, x0 + 4 * t + 100, 170.0)

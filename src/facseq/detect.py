@@ -11,7 +11,7 @@ views), so such faces keep a box on every frame as with detection everywhere. `s
 on every frame.
 
 The detector and the mesh are passed in (`facseq.faces.FaceDetector`, `facseq.faces.FaceMesh` or
-anything with their `detect_with_points` / `landmarks` methods).
+anything with their `detect_with_points` / `follow` and `forget` methods).
 """
 
 from __future__ import annotations
@@ -73,8 +73,7 @@ def find_faces(frames, detector, mesh, stride: int = 1, shot_starts=(), min_iou:
     The planned detection frames go through the detector in one call (it batches them); re-detections
     of lost faces are single frames."""
     planned = detection_frames(len(frames), stride, shot_starts)
-    if hasattr(mesh, "forget"):  # a FaceMesh follows faces from frame to frame: not from the last clip
-        mesh.forget()
+    mesh.forget()  # the mesh follows faces from frame to frame: not from the last clip
     found = dict(zip(planned, detector.detect_with_points([frames[k] for k in planned]))) if planned else {}
     faces: list[tuple] = []  # (frame, box, probability, five points, landmarks, detected)
     carried: list[_Carried] = []
@@ -87,7 +86,7 @@ def find_faces(frames, detector, mesh, stride: int = 1, shot_starts=(), min_iou:
             boxes, probabilities, points = found.pop(index)
             n_detected += 1
             carried, detect_next = [], False
-            for box, probability, five, marks in zip(boxes, probabilities, points, _landmarks(mesh, frame, boxes)):
+            for box, probability, five, marks in zip(boxes, probabilities, points, mesh.follow(frame, list(boxes))):
                 faces.append((index, box, float(probability), five, marks, True))
                 if np.isfinite(marks).all():
                     carried.append(_Carried(np.asarray(box, dtype=np.float64), float(probability), box_offsets(box, marks)))
@@ -105,7 +104,7 @@ def _carry(frame, mesh, carried: list[_Carried], min_iou: float):
     """Each carried face's new (face, box, landmarks) on this frame, or None when one is lost (or two
     have merged into one face)."""
     moved = []
-    for face, marks in zip(carried, _landmarks(mesh, frame, [face.box for face in carried])):
+    for face, marks in zip(carried, mesh.follow(frame, [face.box for face in carried])):
         if not np.isfinite(marks).all():
             return None
         box = box_from(marks, face.offsets)
@@ -117,14 +116,6 @@ def _carry(frame, mesh, carried: list[_Carried], min_iou: float):
     if len(boxes) > 1 and overlap.max() >= min_iou:
         return None
     return moved
-
-
-def _landmarks(mesh, frame, boxes) -> list[np.ndarray]:
-    """Face-mesh points of each box on this frame: followed from the previous frame where the mesh can
-    (`FaceMesh.follow`), else each region on its own."""
-    if hasattr(mesh, "follow"):
-        return mesh.follow(frame, list(boxes))
-    return [mesh.landmarks(frame, box) for box in boxes]
 
 
 def _clip_faces(faces: list[tuple], n_detected: int) -> ClipFaces:

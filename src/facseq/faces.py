@@ -30,12 +30,6 @@ class DetectorSettings:
     channels_last: bool = True  # MTCNN's weights in channels-last layout (same boxes to 1e-3 px)
 
 
-def torch_channels_last():
-    import torch
-
-    return torch.channels_last
-
-
 def pick_device(requested: str) -> str:
     import torch
 
@@ -48,13 +42,14 @@ class FaceDetector:
     """MTCNN on batches of same-size RGB frames; returns boxes in original pixels."""
 
     def __init__(self, settings: DetectorSettings):
+        import torch
         from facenet_pytorch import MTCNN
 
         self.settings = settings
         self.mtcnn = MTCNN(keep_all=True, min_face_size=settings.min_face_size, device=pick_device(settings.device))
         if settings.channels_last:  # MTCNN's input is a channels-last view already: ~25 % faster on the CPU
             for net in (self.mtcnn.pnet, self.mtcnn.rnet, self.mtcnn.onet):
-                net.to(memory_format=torch_channels_last())
+                net.to(memory_format=torch.channels_last)
 
     def detect(self, frames: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
         """For each RGB frame: (boxes (K,4) x1y1x2y2, probabilities (K,)) above the probability cut."""

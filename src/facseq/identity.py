@@ -151,18 +151,16 @@ def refine_stretches(track_of: np.ndarray, frames: np.ndarray, embeddings: np.nd
 
 
 def embed_along_tracks(embedder, frames: list[np.ndarray], frame_of: np.ndarray, boxes: np.ndarray,
-                       track_of: np.ndarray, settings: IdentitySettings | int, crop_margin: int,
+                       track_of: np.ndarray, settings: IdentitySettings, crop_margin: int,
                        five_points: np.ndarray | None = None) -> np.ndarray:
     """(N, D) L2-normalised embeddings of the faces that check each track's identity, coarse to fine (see
-    the module docstring; an int `settings` is the dense check at that step), cut from the RGB frames in
+    the module docstring), cut from the RGB frames in
     memory like the saved crops (`facseq.faces.crop_face`); NaN rows for faces not embedded.
     `five_points` (N,5,2 frame pixels: `facseq.align.face_five_points`, mesh else MTCNN) align the faces
     for the backends that align by them.
 
     The faces stage saves this as `embeddings.npy` next to `detections.tsv` (rows = its `det`), made with
     `embedding.backend`, so that the embed stage can reuse these faces instead of embedding them again."""
-    if not isinstance(settings, IdentitySettings):
-        settings = IdentitySettings(every=int(settings), coarse_every=int(settings))
     first = faces_to_embed(track_of, frame_of, max(settings.coarse_every, settings.every))
     vectors = _embed(first, embedder, frames, frame_of, boxes, crop_margin, five_points)
     out = np.full((len(frame_of), vectors.shape[1] if len(first) else getattr(embedder, "dim", 0)), np.nan, dtype=np.float32)
